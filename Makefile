@@ -1,0 +1,31 @@
+# Two commands for a newcomer: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+# Installed only where the venv has no torch yet; users with a CUDA build keep theirs.
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.raykd-installed
+export RAY_USAGE_STATS_ENABLED ?= 0
+export WANDB_MODE ?= disabled
+
+.PHONY: setup run test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/python pipelines/ensemble_to_student.py $(ARGS)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python benchmarks/strategies.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
