@@ -1,0 +1,44 @@
+"""Small pure functions shared by several losses."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["soft_kl", "check_temperature", "check_unit_interval", "check_finite", "check_same_batch"]
+
+
+def check_temperature(name: str, value: float) -> float:
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return float(value)
+
+
+def check_unit_interval(name: str, value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return float(value)
+
+
+def check_finite(name: str, tensor: torch.Tensor) -> None:
+    """NaN anywhere, or +inf, is a bug upstream; -inf is allowed (classes dropped by top-k)."""
+    if torch.isnan(tensor).any() or torch.isposinf(tensor).any():
+        raise ValueError(f"{name} contains NaN or +inf; check the model or the soft-target file")
+
+
+def check_same_batch(student: torch.Tensor, teacher: torch.Tensor, what: str = "logits") -> None:
+    if student.shape[0] != teacher.shape[0]:
+        raise ValueError(
+            f"student and teacher {what} have different batch sizes: {student.shape[0]} vs {teacher.shape[0]}"
+        )
+
+
+def soft_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(p_teacher^T || p_student^T) per sample, summed over classes: shape (B,).
+
+    Teacher logits may hold -inf for classes a top-k file did not keep; those classes have zero
+    teacher probability and contribute nothing (0 · log 0 = 0), which `xlogy` computes exactly.
+    """
+    log_p_student = F.log_softmax(student_logits / temperature, dim=-1)
+    p_teacher = F.softmax(teacher_logits / temperature, dim=-1)
+    return (torch.special.xlogy(p_teacher, p_teacher) - p_teacher * log_p_student).sum(dim=-1)

@@ -1,0 +1,45 @@
+"""ResponseBased distillation."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from raykd.outputs import ModelOutput
+from raykd.strategies.functional import check_finite, check_same_batch, check_temperature, check_unit_interval, soft_kl
+from raykd.strategies.registry import register
+
+__all__ = ["ResponseBased"]
+
+
+@register("ResponseBased")
+class ResponseBased(nn.Module):
+    """Hinton, Vinyals & Dean 2015, "Distilling the Knowledge in a Neural Network".
+
+    loss = weight · [alpha · T² · KL(softmax(t/T) ‖ softmax(s/T)) + (1 − alpha) · CE(s, y)]
+
+    The T² factor keeps the soft term's gradient scale independent of T (paper, section 2).
+    alpha=1 gives the pure KD term (hybrids add cross-entropy once); without labels the CE term is
+    skipped and the KD term is used alone. Shapes: logits (B, C), labels (B,).
+    """
+
+    def __init__(self, temperature: float = 4.0, alpha: float = 0.9, weight: float = 1.0) -> None:
+        super().__init__()
+        self.temperature = check_temperature("temperature", temperature)
+        self.alpha = check_unit_interval("alpha", alpha)
+        self.weight = float(weight)
+
+    def forward(
+        self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        s, t = student.logits, teacher.logits.detach()
+        check_same_batch(s, t)
+        if s.shape != t.shape:
+            raise ValueError(f"student logits {tuple(s.shape)} and teacher logits {tuple(t.shape)} differ in shape")
+        check_finite("student logits", s)
+        check_finite("teacher logits", t)
+        kd = soft_kl(s, t, self.temperature).mean() * self.temperature**2
+        if labels is None or self.alpha == 1.0:
+            return self.weight * kd
+        return self.weight * (self.alpha * kd + (1.0 - self.alpha) * F.cross_entropy(s, labels))

@@ -1,0 +1,49 @@
+"""The `Teacher` protocol: called on a batch, returns a `ModelOutput`, says what it needs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from raykd.outputs import ModelOutput
+
+__all__ = ["Requirements", "Teacher"]
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What one replica needs, so an actor pool can be sized from it (Ray resource units)."""
+
+    num_cpus: float = 0.5
+    num_gpus: float = 0.0
+    memory_bytes: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Teacher(nn.Module):
+    """Base of every `TeacherModelType`: frozen by default, evaluated under inference mode.
+
+    Subclasses implement `forward(inputs) -> ModelOutput` and set `kind` and `num_classes`.
+    """
+
+    kind: str = "NeuralNetwork"
+    num_classes: int
+
+    def requirements(self) -> Requirements:
+        param_bytes = sum(p.numel() * p.element_size() for p in self.parameters())
+        return Requirements(memory_bytes=int(param_bytes))
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able description stored in soft-target metadata and reports."""
+        return {"kind": self.kind, "num_classes": self.num_classes}
+
+    @torch.inference_mode()
+    def predict(self, inputs: Any) -> ModelOutput:
+        """Inference entry for actor pools: eval mode, no autograd bookkeeping."""
+        self.eval()
+        return self(inputs)
