@@ -5,7 +5,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["soft_kl", "check_temperature", "check_unit_interval", "check_finite", "check_same_batch"]
+__all__ = [
+    "soft_kl",
+    "check_temperature",
+    "check_unit_interval",
+    "check_finite",
+    "check_same_batch",
+    "check_weight",
+    "check_positive_int",
+    "check_ndim",
+    "pool_to_smaller",
+]
 
 
 def check_temperature(name: str, value: float) -> float:
@@ -42,3 +52,35 @@ def soft_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
     log_p_student = F.log_softmax(student_logits / temperature, dim=-1)
     p_teacher = F.softmax(teacher_logits / temperature, dim=-1)
     return (torch.special.xlogy(p_teacher, p_teacher) - p_teacher * log_p_student).sum(dim=-1)
+
+
+def check_weight(name: str, value: float) -> float:
+    """Loss weights are finite and non-negative (0 switches a term off)."""
+    value = float(value)
+    if not (value >= 0.0 and value != float("inf")):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
+def check_positive_int(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def pool_to_smaller(student: torch.Tensor, teacher: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adaptive-average-pool the larger of two (B, C, H, W) maps to the other's spatial size."""
+    (sh, sw), (th, tw) = student.shape[-2:], teacher.shape[-2:]
+    if (sh, sw) == (th, tw):
+        return student, teacher
+    size = (min(sh, th), min(sw, tw))
+    if (sh, sw) != size:
+        student = F.adaptive_avg_pool2d(student, size)
+    if (th, tw) != size:
+        teacher = F.adaptive_avg_pool2d(teacher, size)
+    return student, teacher
+
+
+def check_ndim(name: str, tensor: torch.Tensor, allowed: tuple[int, ...]) -> None:
+    if tensor.dim() not in allowed:
+        raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimensions, got shape {tuple(tensor.shape)}")

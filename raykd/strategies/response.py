@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from raykd.outputs import ModelOutput
+from raykd.strategies.base import Strategy
 from raykd.strategies.functional import check_finite, check_same_batch, check_temperature, check_unit_interval, soft_kl
 from raykd.strategies.registry import register
 
@@ -14,7 +14,7 @@ __all__ = ["ResponseBased"]
 
 
 @register("ResponseBased")
-class ResponseBased(nn.Module):
+class ResponseBased(Strategy):
     """Hinton, Vinyals & Dean 2015, "Distilling the Knowledge in a Neural Network".
 
     loss = weight · [alpha · T² · KL(softmax(t/T) ‖ softmax(s/T)) + (1 − alpha) · CE(s, y)]
@@ -24,11 +24,12 @@ class ResponseBased(nn.Module):
     skipped and the KD term is used alone. Shapes: logits (B, C), labels (B,).
     """
 
+    requires = frozenset({"logits"})  # labels are optional
+
     def __init__(self, temperature: float = 4.0, alpha: float = 0.9, weight: float = 1.0) -> None:
-        super().__init__()
+        super().__init__(weight)
         self.temperature = check_temperature("temperature", temperature)
         self.alpha = check_unit_interval("alpha", alpha)
-        self.weight = float(weight)
 
     def forward(
         self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None

@@ -43,7 +43,19 @@ class Teacher(nn.Module):
         return {"kind": self.kind, "num_classes": self.num_classes}
 
     @torch.inference_mode()
-    def predict(self, inputs: Any) -> ModelOutput:
-        """Inference entry for actor pools: eval mode, no autograd bookkeeping."""
+    def predict(self, inputs: Any, **kwargs: Any) -> ModelOutput:
+        """Inference entry for actor pools: eval mode, no autograd bookkeeping.
+
+        Extra keyword arguments (labels, sample indices) go to `forward` for kinds that use them.
+        """
         self.eval()
-        return self(inputs)
+        return self(inputs, **kwargs)
+
+    @classmethod
+    def from_config(cls, **params: Any) -> "Teacher":
+        """Build from plain, picklable params (paths, specs, numbers), as a Ray actor receives them.
+
+        Kinds that wrap trained weights read them from `checkpoint=` (a directory written by
+        `raykd.teachers.save_members`); the default passes the params to the constructor.
+        """
+        return cls(**params)

@@ -41,3 +41,23 @@ class NeuralNetworkTeacher(Teacher):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "name": self.name, "params": sum(p.numel() for p in self.parameters())}
+
+    @classmethod
+    def from_config(cls, checkpoint: str, member: str | None = None, layers: Iterable[str] = ()) -> "NeuralNetworkTeacher":
+        """The member `member` (or the only one) of a checkpoint written by `save_members`."""
+        from raykd.teachers.checkpoint import load_members
+
+        members, _ = load_members(checkpoint)
+        names = [m.name for m in members]
+        if member is None:
+            if len(members) != 1:
+                raise ValueError(
+                    f"checkpoint {checkpoint} holds {len(members)} members {names}; pass member=NAME "
+                    "or use kind Ensemble"
+                )
+            chosen = members[0]
+        else:
+            if member not in names:
+                raise ValueError(f"checkpoint {checkpoint} has no member {member!r}; members: {names}")
+            chosen = members[names.index(member)]
+        return cls(chosen.model, layers=layers, name=chosen.name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from raykd.registry import Registry
 
-__all__ = ["TEACHERS", "register", "build", "available"]
+__all__ = ["TEACHERS", "register", "build", "available", "build_from_config"]
 
 TEACHERS: Registry[type] = Registry("teacher kind")
 register = TEACHERS.register
@@ -17,3 +17,28 @@ def build(kind: str, **params: object):
 
 def available() -> list[str]:
     return TEACHERS.available()
+
+
+def build_from_config(config: "dict[str, object]"):
+    """`{"kind": "Ensemble", "checkpoint": "runs/teachers", "combine": "vote"}` → a teacher.
+
+    Calls the kind's `from_config(**params)`, which takes only plain, picklable values, so a Ray
+    actor can receive the dict and build its own replica. Unknown params raise naming the kind and
+    what it accepts.
+    """
+    import inspect
+
+    params = dict(config)
+    kind = params.pop("kind", None)
+    if kind is None:
+        raise ValueError(f"teacher config needs 'kind' (one of {available()}), got keys {sorted(params)}")
+    cls = TEACHERS.get(str(kind))
+    sig = inspect.signature(cls.from_config)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        sig = inspect.signature(cls.__init__)  # the default from_config passes params to __init__
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        accepted = [n for n in sig.parameters if n not in ("self", "cls")]
+        unknown = sorted(set(params) - set(accepted))
+        if unknown:
+            raise ValueError(f"teacher.kind {kind!r}: unknown params {unknown}; accepted: {accepted}")
+    return cls.from_config(**params)

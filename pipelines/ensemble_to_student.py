@@ -1,0 +1,174 @@
+"""Ensemble teachers -> Ray Data soft targets -> Ray Train student, with a labels-only baseline.
+
+Runs on a local Ray (`python pipelines/ensemble_to_student.py`) or on a cluster
+(`ray job submit --working-dir . -- python pipelines/ensemble_to_student.py`), and writes
+<output>/report.json and <output>/report.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from raykd.config import PipelineConfig, parse_args
+from raykd.data import InputSpec, read_inputs, resolve_inputs, split_inputs, to_numpy
+from raykd.models import build_model, count_parameters
+from raykd.models.fit import accuracy, predict_logits
+from raykd.report import StageTimer, format_table, write_report
+from raykd.soft_targets import (
+    SoftTargetMeta,
+    generate_soft_targets,
+    join_with_inputs,
+    list_parts,
+    read_soft_targets,
+    teacher_fingerprint,
+)
+from raykd.teachers.checkpoint import load_ensemble, load_members, save_members
+from raykd.teachers.train import train_members
+from raykd.train import StudentRunConfig, fit_student, load_student
+
+
+def run(cfg: PipelineConfig) -> dict:
+    import ray
+
+    timer = StageTimer()
+    out = Path(cfg.output or Path("runs") / time.strftime("ensemble_to_student-%Y%m%d-%H%M%S")).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    # Inside `ray job submit` this connects to the job's cluster; elsewhere it starts a local one.
+    ray.init(logging_level=logging.WARNING, log_to_driver=False, ignore_reinit_error=True)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+
+    # 1. Data: the embedded digits or the user's Parquet, split by a hash of the id.
+    with timer.stage("data"):
+        inputs = resolve_inputs(
+            InputSpec(cfg.data.path, cfg.data.id_column, cfg.data.label_column, tuple(cfg.data.feature_columns or ()) or None)
+        )
+        splits = split_inputs(read_inputs(inputs, cfg.data.limit), cfg.data.split_seed, cfg.data.val_fraction, cfg.data.test_fraction)
+        splits = {name: ds.materialize() for name, ds in splits.items()}
+        train, test = to_numpy(splits["train"]), to_numpy(splits["test"])
+        num_classes = int(inputs.num_classes)
+
+    # 2. Teachers: trained in parallel as Ray tasks, or loaded from safetensors.
+    with timer.stage("teachers"):
+        teacher_dir = out / "teachers"
+        if cfg.teacher.checkpoint:
+            members, _ = load_members(cfg.teacher.checkpoint)
+        else:
+            specs = [
+                {"type": "mlp", "in_features": inputs.num_features, "hidden": list(h), "num_classes": num_classes, "dropout": 0.1}
+                for h in cfg.teacher.hidden
+            ]
+            members = train_members(specs, train["x"], train["label"], cfg.teacher.epochs, cfg.teacher.lr, cfg.seed)
+        save_members(teacher_dir, members)
+        ensemble = load_ensemble(teacher_dir, cfg.teacher.combine)
+        if ensemble.num_classes != num_classes:
+            raise ValueError(f"teachers predict {ensemble.num_classes} classes but the labels have {num_classes}")
+        teachers = [
+            {"name": m.name, "params": count_parameters(m.model), "accuracy": accuracy(predict_logits(m.model, test["x"]), test["label"])}
+            for m in members
+        ]
+        ensemble_accuracy = accuracy(ensemble.predict(torch.as_tensor(test["x"])).logits, test["label"])
+
+    # 3. Soft targets: the train split streamed through a teacher actor pool into Parquet.
+    with timer.stage("soft_targets"):
+        k = cfg.soft_targets.k or num_classes
+        meta = SoftTargetMeta(teacher=ensemble.describe(), teacher_hash=teacher_fingerprint(ensemble), num_classes=num_classes, k=k)
+        soft = generate_soft_targets(
+            splits["train"],
+            functools.partial(load_ensemble, str(teacher_dir), cfg.teacher.combine),
+            out / "soft_targets",
+            meta,
+            batch_size=cfg.soft_targets.batch_size,
+            pool_size=cfg.soft_targets.pool_size,
+            num_cpus=cfg.soft_targets.num_cpus,
+            num_gpus=cfg.soft_targets.num_gpus,
+        )
+
+    # 4. Student: Ray Train workers read inputs joined with soft targets by id.
+    student_spec = {"type": "mlp", "in_features": inputs.num_features, "hidden": list(cfg.student.hidden), "num_classes": num_classes}
+    s = cfg.student
+
+    def train_student(strategy: str | None, train_ds, name: str) -> dict:
+        run_cfg = StudentRunConfig(
+            model_spec=student_spec,
+            num_classes=num_classes,
+            strategy=strategy,
+            strategy_params={"temperature": s.temperature, "alpha": s.alpha, **s.params} if strategy == "ResponseBased" else dict(s.params),
+            epochs=s.epochs,
+            batch_size=s.batch_size,
+            lr=s.lr,
+            seed=cfg.seed,
+            checkpoint_every=s.checkpoint_every,
+            keep_best=s.keep_best,
+            early_stopping=s.early_stopping,
+            min_delta=s.min_delta,
+            patience=s.patience,
+            teacher_factory=functools.partial(load_ensemble, str(teacher_dir), cfg.teacher.combine),
+        )
+        fit = fit_student(
+            run_cfg,
+            train_ds,
+            splits["val"],
+            name=name,
+            storage_path=out / "checkpoints",
+            num_workers=s.num_workers,
+            use_gpu=s.use_gpu,
+            cpus_per_worker=s.cpus_per_worker,
+            max_failures=s.max_failures,
+        )
+        model, _ = load_student(fit.best_checkpoint)
+        return {
+            "accuracy": accuracy(predict_logits(model, test["x"]), test["label"]),
+            "val_accuracy": fit.best_val_accuracy,
+            "epochs": int(fit.last_metrics.get("epoch", s.epochs - 1)) + 1,
+            "checkpoint": fit.best_checkpoint,
+        }
+
+    with timer.stage("student_kd"):
+        soft_ds, _ = read_soft_targets(soft.path)
+        joined = join_with_inputs(splits["train"], soft_ds, expected_rows=len(train["id"]))
+        kd = train_student(s.strategy, joined, "student_kd")
+
+    baseline = None
+    if s.baseline:
+        with timer.stage("student_baseline"):
+            baseline = train_student(None, splits["train"], "student_baseline")
+
+    soft_bytes = sum(p.stat().st_size for p in list_parts(soft.path))
+    report = {
+        "teachers": teachers,
+        "ensemble": {"accuracy": ensemble_accuracy, "params": count_parameters(ensemble), "combine": cfg.teacher.combine, "checkpoint": str(teacher_dir)},
+        "student": {
+            "params": count_parameters(build_model(student_spec)),
+            "strategy": s.strategy,
+            "temperature": s.temperature,
+            "alpha": s.alpha,
+            "kd": kd,
+            "baseline": baseline,
+        },
+        "soft_targets": {"path": soft.path, "rows": soft.rows, "k": k, "parts": soft.parts, "bytes_per_sample": soft_bytes / soft.rows},
+        "data": {"source": cfg.data.path or "sklearn digits (embedded)", "train": len(train["id"]), "val": int(splits["val"].count()), "test": len(test["id"])},
+        "seed": cfg.seed,
+        "config": cfg.to_dict(),
+        "seconds": timer.total(),
+    }
+    write_report(out, report)
+    print(format_table(report))
+    print(f"\nreport: {out / 'report.json'}  {out / 'report.md'}")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+    run(parse_args(argv, description=__doc__))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

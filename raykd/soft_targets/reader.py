@@ -1,0 +1,31 @@
+"""Reading soft targets back and joining them with the inputs by id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from raykd.soft_targets.schema import SoftTargetMeta
+from raykd.soft_targets.store import list_parts, read_meta
+
+__all__ = ["read_soft_targets", "join_with_inputs"]
+
+
+def read_soft_targets(directory: str | Path):
+    """(Ray Dataset of id/topk_values/topk_indices, its metadata)."""
+    import ray.data
+
+    meta = read_meta(directory)
+    if meta is None:
+        raise FileNotFoundError(f"no soft-target part files in {directory}; run the soft-target stage first")
+    return ray.data.read_parquet([str(p) for p in list_parts(directory)]), meta
+
+
+def join_with_inputs(inputs, soft_targets, expected_rows: int, num_partitions: int = 2):
+    """Inner join on `id`; every input row must find its soft targets."""
+    joined = inputs.join(soft_targets, join_type="inner", num_partitions=num_partitions, on=("id",)).materialize()
+    if joined.count() != expected_rows:
+        raise ValueError(
+            f"{expected_rows - joined.count()} of {expected_rows} inputs have no soft targets; "
+            "the soft-target directory was made for other data: regenerate it"
+        )
+    return joined

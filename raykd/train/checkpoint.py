@@ -1,0 +1,62 @@
+"""Student checkpoints: safetensors weights + JSON state; optimizer state loaded weights-only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from raykd.models import build_model
+
+__all__ = ["save_student", "read_checkpoint", "load_student", "load_training_state"]
+
+WEIGHTS, STATE, OPTIMIZER = "model.safetensors", "state.json", "optimizer.pt"
+
+
+def save_student(
+    directory: str | Path,
+    model: nn.Module,
+    spec: dict[str, Any],
+    state: dict[str, Any],
+    optimizer: torch.optim.Optimizer | None = None,
+    strategy: nn.Module | None = None,
+) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(directory / WEIGHTS))
+    if strategy is not None and len(strategy.state_dict()):
+        save_file({k: v.detach().contiguous().cpu() for k, v in strategy.state_dict().items()}, str(directory / "strategy.safetensors"))
+    if optimizer is not None:
+        torch.save(optimizer.state_dict(), directory / OPTIMIZER)
+    (directory / STATE).write_text(json.dumps({"spec": spec, **state}, indent=2))
+    return directory
+
+
+def read_checkpoint(directory: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(weights, state) of a student checkpoint directory."""
+    directory = Path(directory)
+    if not (directory / STATE).is_file() or not (directory / WEIGHTS).is_file():
+        raise FileNotFoundError(f"{directory} is not a raykd student checkpoint (needs {WEIGHTS} and {STATE})")
+    return load_file(str(directory / WEIGHTS)), json.loads((directory / STATE).read_text())
+
+
+def load_student(directory: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    weights, state = read_checkpoint(directory)
+    model = build_model(state["spec"])
+    model.load_state_dict(weights)
+    return model.eval(), state
+
+
+def load_training_state(directory: str | Path) -> dict[str, Any]:
+    """Optimizer and strategy state for resuming; `weights_only=True` never unpickles code."""
+    directory = Path(directory)
+    out: dict[str, Any] = {}
+    if (directory / OPTIMIZER).is_file():
+        out["optimizer"] = torch.load(directory / OPTIMIZER, weights_only=True)
+    if (directory / "strategy.safetensors").is_file():
+        out["strategy"] = load_file(str(directory / "strategy.safetensors"))
+    return out

@@ -1,0 +1,157 @@
+"""The per-worker training loop of a student (runs inside Ray Train workers).
+
+Pure-torch helpers (`student_loss`, `evaluate`) carry the maths; `train_student_loop` only adds
+Ray Train's data shards, reporting and checkpoints around them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from raykd import strategies
+from raykd.models import build_model
+from raykd.outputs import FeatureExtractor, ModelOutput
+from raykd.soft_targets.codec import decode_topk
+from raykd.train.checkpoint import load_training_state, read_checkpoint, save_student
+from raykd.train.config import StudentRunConfig
+from raykd.train.early_stopping import EarlyStopping
+
+__all__ = ["train_student_loop", "student_loss", "evaluate", "needs_online_teacher"]
+
+ONLINE_NEEDS = {"features", "attentions", "hidden_states"}
+
+
+def needs_online_teacher(strategy: nn.Module | None) -> bool:
+    return strategy is not None and bool(ONLINE_NEEDS & set(getattr(strategy, "requires", ())))
+
+
+def student_loss(
+    student: nn.Module,
+    strategy: nn.Module | None,
+    batch: dict[str, torch.Tensor],
+    num_classes: int,
+    teacher: nn.Module | None = None,
+) -> torch.Tensor:
+    """The loss of one batch: cross-entropy alone, or the strategy on student vs teacher outputs."""
+    out = student(batch["x"])
+    student_out = out if isinstance(out, ModelOutput) else ModelOutput(logits=out)
+    if strategy is None:
+        return F.cross_entropy(student_out.logits, batch["label"])
+    if teacher is not None:
+        teacher_out = teacher.predict(batch["x"])
+    else:
+        teacher_out = ModelOutput(logits=decode_topk(batch["topk_values"], batch["topk_indices"], num_classes))
+    extras = {"index": batch["id"]} if "index" in getattr(strategy, "requires", ()) else {}
+    return strategy(student_out, teacher_out, batch.get("label"), **extras)
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) over all batches."""
+    model.eval()
+    correct, total, loss_sum = 0, 0, 0.0
+    for batch in batches:
+        out = model(batch["x"])
+        logits = out.logits if isinstance(out, ModelOutput) else out
+        loss_sum += float(F.cross_entropy(logits, batch["label"], reduction="sum"))
+        correct += int((logits.argmax(-1) == batch["label"]).sum())
+        total += len(batch["label"])
+    model.train()
+    if total == 0:
+        raise ValueError("the validation split is empty; lower the split fractions' sum or add data")
+    return correct / total, loss_sum / total
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+
+def train_student_loop(config: dict[str, Any]) -> None:
+    import ray.train
+    import ray.train.torch
+
+    cfg: StudentRunConfig = config["run"]
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+
+    strategy = strategies.build(cfg.strategy, **cfg.strategy_params) if cfg.strategy else None
+    online = needs_online_teacher(strategy)
+    base = build_model(cfg.model_spec)
+    student: nn.Module = FeatureExtractor(base, cfg.student_layers) if online else base
+    teacher = cfg.teacher_factory() if online and cfg.teacher_factory else None
+    if online and teacher is None:
+        raise ValueError(f"strategy {cfg.strategy} needs teacher features; pass a teacher checkpoint (teacher_factory)")
+    student = ray.train.torch.prepare_model(student)
+    device = ray.train.torch.get_device()
+    if teacher is not None:
+        teacher.to(device)
+
+    start_epoch, resumed = 0, {}
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as ckpt_dir:
+            weights, state = read_checkpoint(ckpt_dir)
+            resumed = load_training_state(ckpt_dir)
+        target = _unwrap(student)
+        (target.model if isinstance(target, FeatureExtractor) else target).load_state_dict(weights)
+        start_epoch = int(state["epoch"]) + 1
+
+    stopper = EarlyStopping(cfg.min_delta, cfg.patience) if cfg.early_stopping else None
+    optimizer: torch.optim.Optimizer | None = None
+    train_shard = ray.train.get_dataset_shard("train")
+    val_shard = ray.train.get_dataset_shard("val")
+    for epoch in range(start_epoch, cfg.epochs):
+        if strategy is not None and hasattr(strategy, "set_epoch"):
+            strategy.set_epoch(epoch)
+        losses = []
+        for batch in train_shard.iter_torch_batches(
+            batch_size=cfg.batch_size, device=device, local_shuffle_buffer_size=4 * cfg.batch_size, local_shuffle_seed=cfg.seed + epoch
+        ):
+            if optimizer is None:
+                # Strategies may build their modules from the first batch's shapes: materialise
+                # them before the optimizer is made, so it trains them with the student.
+                if strategy is not None:
+                    with torch.no_grad():
+                        student_loss(student, strategy, batch, cfg.num_classes, teacher)
+                    if world > 1 and any(True for _ in strategy.parameters()):
+                        strategy = ray.train.torch.prepare_model(strategy)
+                    if "strategy" in resumed:
+                        _unwrap(strategy).load_state_dict(resumed["strategy"])
+                params = list(student.parameters()) + (list(strategy.parameters()) if strategy is not None else [])
+                optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+                if "optimizer" in resumed:
+                    optimizer.load_state_dict(resumed["optimizer"])
+            optimizer.zero_grad(set_to_none=True)
+            loss = student_loss(student, strategy, batch, cfg.num_classes, teacher)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss))
+
+        val_accuracy, val_loss = evaluate(student, val_shard.iter_torch_batches(batch_size=1024, device=device))
+        metrics = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"), "val_accuracy": val_accuracy, "val_loss": val_loss}
+        stop = stopper.step(val_accuracy) if stopper else False
+        last = stop or epoch == cfg.epochs - 1
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt = None
+            if rank == 0 and ((epoch + 1) % cfg.checkpoint_every == 0 or last):
+                target = _unwrap(student)
+                save_student(
+                    tmp,
+                    target.model if isinstance(target, FeatureExtractor) else target,
+                    cfg.model_spec,
+                    dict(metrics),
+                    optimizer,
+                    _unwrap(strategy) if strategy is not None else None,
+                )
+                ckpt = ray.train.Checkpoint.from_directory(tmp)
+            ray.train.report(metrics, checkpoint=ckpt)
+        if stop:
+            break
