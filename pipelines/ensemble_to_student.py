@@ -43,6 +43,7 @@ def run(cfg: PipelineConfig) -> dict:
     # Inside `ray job submit` this connects to the job's cluster; elsewhere it starts a local one.
     ray.init(logging_level=logging.WARNING, log_to_driver=False, ignore_reinit_error=True)
     ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
 
     # 1. Data: the embedded digits or the user's Parquet, split by a hash of the id.
     with timer.stage("data"):

@@ -10,7 +10,7 @@ from torch import nn
 from raykd.outputs import ModelOutput
 from raykd.strategies.functional import check_finite, check_same_batch, check_weight
 
-__all__ = ["Strategy", "FeaturePair", "REQUIREMENTS", "check_pairs", "feature_pairs", "check_shapes", "layer_key"]
+__all__ = ["Strategy", "FeaturePair", "REQUIREMENTS", "check_pairs", "feature_pairs", "check_shapes"]
 
 # What a strategy may declare in `requires`; the trainer reads it to decide whether the teacher must
 # run online (features, attentions, hidden states) or stored logits suffice, and whether the data
@@ -133,7 +133,3 @@ def check_shapes(name: str, shapes: object) -> list[tuple[int, ...]] | None:
         raise ValueError(f"{name} is empty")
     return out
 
-
-def layer_key(student_name: str, teacher_name: str) -> str:
-    """A submodule name for a layer pair (module names may not contain dots)."""
-    return f"{student_name}__{teacher_name}".replace(".", "_")

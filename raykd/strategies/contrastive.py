@@ -148,8 +148,8 @@ class ContrastiveBased(Strategy):
                 raise ValueError(f"contrast_index values must lie in [0, n_data={self.n_data})")
 
         # Student anchor against the teacher's memory, and the teacher anchor against the student's.
-        mem_t = self.memory_teacher[contrast_index].detach()  # (B, K+1, feat_dim)
-        mem_s = self.memory_student[contrast_index].detach()
+        mem_t = self.memory_teacher[contrast_index].detach().to(v_s.dtype)  # (B, K+1, feat_dim)
+        mem_s = self.memory_student[contrast_index].detach().to(v_t.dtype)
         out_s = torch.exp(torch.bmm(mem_t, v_s.unsqueeze(2)).squeeze(2) / self.nce_t)  # (B, K+1)
         out_t = torch.exp(torch.bmm(mem_s, v_t.unsqueeze(2)).squeeze(2) / self.nce_t)
         if self.z_student < 0:

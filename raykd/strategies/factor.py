@@ -170,6 +170,8 @@ class FactorTransfer(Strategy):
                 raise ValueError("teacher_features yielded no tensors")
             history.append(total / count)
         self.train(was_training)
+        assert self.paraphraser is not None
+        self.paraphraser.zero_grad(set_to_none=True)  # nothing of the pre-training leaks into the next step
         self.paraphraser_trained.fill_(True)
         return history
 
@@ -186,7 +188,6 @@ class FactorTransfer(Strategy):
                 stacklevel=2,
             )
         with torch.no_grad():
-            self.paraphraser.eval()
             factor_t = self.paraphraser.encoder(p.teacher)
         factor_s = self.translator(p.student)
         if factor_s.dim() == 4:

@@ -33,6 +33,6 @@ def train_members(
     members = []
     for i, (spec, state) in enumerate(zip(specs, ray.get(futures))):
         model = build_model(spec)
-        model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+        model.load_state_dict({k: torch.tensor(v) for k, v in state.items()})
         members.append(MemberCheckpoint(name=f"member{i}", spec=dict(spec), model=model.eval()))
     return members

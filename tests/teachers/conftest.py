@@ -13,8 +13,8 @@ SPEC = {"type": "mlp", "in_features": 8, "hidden": [16, 16], "num_classes": 4}
 
 def toy_problem(n: int = 512, seed: int = 0, noise: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Gaussian blobs: 4 classes in 8 dimensions, overlapping enough that nothing is perfect."""
-    g = torch.Generator().manual_seed(seed)
-    centers = torch.randn(4, 8, generator=g) * 2.0
+    centers = torch.randn(4, 8, generator=torch.Generator().manual_seed(999)) * 2.0  # one problem
+    g = torch.Generator().manual_seed(seed)  # the seed picks the sample
     labels = torch.arange(n) % 4
     x = centers[labels] + noise * torch.randn(n, 8, generator=g)
     return x, labels

@@ -1,0 +1,119 @@
+"""The soft-target stage on a real local Ray: exact-once Parquet, decodable values, resume, refusal."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from raykd.data import InputSpec, read_inputs, resolve_inputs, to_numpy
+from raykd.models import build_model
+from raykd.models.fit import fit_classifier
+from raykd.soft_targets import (
+    SoftTargetMeta,
+    decode_topk,
+    generate_soft_targets,
+    list_parts,
+    read_ids,
+    teacher_fingerprint,
+    validate_exactly_once,
+)
+from raykd.teachers.checkpoint import MemberCheckpoint, load_ensemble, save_members
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def digits_slice(ray_session):
+    ds = read_inputs(resolve_inputs(InputSpec()), limit=240).materialize()
+    return ds, to_numpy(ds)
+
+
+def _teacher_dir(tmp_path, arrays, seed: int):
+    members = []
+    for i, hidden in enumerate([[32], [16, 16]]):
+        spec = {"type": "mlp", "in_features": 64, "hidden": hidden, "num_classes": 10}
+        torch.manual_seed(seed + i)
+        model = fit_classifier(build_model(spec), arrays["x"], arrays["label"], epochs=3, seed=seed + i)
+        members.append(MemberCheckpoint(f"member{i}", spec, model))
+    return save_members(tmp_path / f"teachers-{seed}", members)
+
+
+def _meta(teacher, k):
+    return SoftTargetMeta(teacher=teacher.describe(), teacher_hash=teacher_fingerprint(teacher), num_classes=10, k=k)
+
+
+def test_every_id_exactly_once_and_values_decode_to_the_teachers_top_k(digits_slice, tmp_path):
+    ds, arrays = digits_slice
+    teacher_dir = _teacher_dir(tmp_path, arrays, seed=0)
+    teacher = load_ensemble(teacher_dir)
+    out = tmp_path / "soft"
+    run = generate_soft_targets(ds, functools.partial(load_ensemble, str(teacher_dir)), out, _meta(teacher, 3), batch_size=64)
+    assert (run.rows, run.new_rows) == (240, 240)
+
+    table = pq.read_table(list_parts(out)[0])
+    meta = json.loads(table.schema.metadata[b"raykd.soft_targets"])
+    assert (meta["num_classes"], meta["k"], meta["logits"]) == (10, 3, "raw")
+    assert meta["teacher"]["kind"] == "Ensemble" and len(meta["teacher"]["members"]) == 2
+    assert str(table.schema.field("topk_values").type) == "fixed_size_list<element: halffloat>[3]"
+    assert str(table.schema.field("topk_indices").type) == "fixed_size_list<element: uint8>[3]"
+
+    ids = read_ids(out)
+    assert sorted(ids.tolist()) == sorted(arrays["id"].tolist())
+    full = pq.ParquetDataset([str(p) for p in list_parts(out)]).read().sort_by("id")
+    values = torch.from_numpy(np.stack(full.column("topk_values").to_numpy(zero_copy_only=False)).astype(np.float32))
+    indices = torch.from_numpy(np.stack(full.column("topk_indices").to_numpy(zero_copy_only=False)).astype(np.int64))
+    expected = teacher.predict(torch.from_numpy(arrays["x"])).logits
+    top_values, top_indices = expected.topk(3, dim=1)
+    torch.testing.assert_close(indices, top_indices)
+    torch.testing.assert_close(values, top_values, atol=2e-2, rtol=1e-3)
+    dense = decode_topk(values, indices, 10)
+    assert torch.isinf(dense).sum(dim=1).eq(7).all()
+
+
+def test_rerun_writes_only_what_is_missing(digits_slice, tmp_path):
+    ds, arrays = digits_slice
+    teacher_dir = _teacher_dir(tmp_path, arrays, seed=0)
+    factory = functools.partial(load_ensemble, str(teacher_dir))
+    meta = _meta(load_ensemble(teacher_dir), 10)
+    out = tmp_path / "soft"
+    generate_soft_targets(ds, factory, out, meta, batch_size=64)
+    parts = list_parts(out)
+    lost = parts[0]
+    lost_rows = pq.read_metadata(lost).num_rows
+    lost.unlink()
+    (out / ".tmp-interrupted.parquet").write_bytes(b"partial write of a killed actor")
+    run = generate_soft_targets(ds, factory, out, meta, batch_size=64)
+    assert run.new_rows == lost_rows and run.rows == 240
+    assert validate_exactly_once(out, arrays["id"]) == 240
+    again = generate_soft_targets(ds, factory, out, meta, batch_size=64)
+    assert again.new_rows == 0
+
+
+def test_a_different_teacher_is_refused_and_nothing_is_lost(digits_slice, tmp_path):
+    ds, arrays = digits_slice
+    first = _teacher_dir(tmp_path, arrays, seed=0)
+    second = _teacher_dir(tmp_path, arrays, seed=7)
+    out = tmp_path / "soft"
+    generate_soft_targets(ds, functools.partial(load_ensemble, str(first)), out, _meta(load_ensemble(first), 10))
+    before = sorted(p.name for p in list_parts(out))
+    with pytest.raises(ValueError, match=r"different teacher.*refusing to mix them.*deleting that directory"):
+        generate_soft_targets(ds, functools.partial(load_ensemble, str(second)), out, _meta(load_ensemble(second), 10))
+    assert sorted(p.name for p in list_parts(out)) == before
+
+
+def test_validation_reports_duplicates_and_missing_ids(digits_slice, tmp_path):
+    ds, arrays = digits_slice
+    teacher_dir = _teacher_dir(tmp_path, arrays, seed=0)
+    out = tmp_path / "soft"
+    generate_soft_targets(ds, functools.partial(load_ensemble, str(teacher_dir)), out, _meta(load_ensemble(teacher_dir), 10), batch_size=64)
+    first = list_parts(out)[0]
+    (out / "part-copy.parquet").write_bytes(first.read_bytes())
+    with pytest.raises(ValueError, match=r"not exact: 0 ids missing, \d+ duplicated"):
+        validate_exactly_once(out, arrays["id"])
+    with pytest.raises(ValueError, match=r"not exact: 1 ids missing"):
+        validate_exactly_once(out, np.append(arrays["id"], 10_000))

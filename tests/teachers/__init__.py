@@ -1,0 +1,1 @@
+"""Tests of raykd.teachers, one module per TeacherModelType."""

@@ -1,0 +1,49 @@
+"""Quantized: int8 replicas agree with the fp32 teacher on (almost) every input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from raykd.teachers import NeuralNetworkTeacher, QuantizedTeacher, build_from_config
+
+from .conftest import toy_problem
+
+# Documented agreement: int8 dynamic quantisation of this toy MLP agrees on >= 97% of inputs.
+INT8_MIN_AGREEMENT = 0.97
+
+
+def test_int8_agreement_with_full_precision(checkpoint_dir):
+    teacher = build_from_config({"kind": "Quantized", "checkpoint": str(checkpoint_dir), "precision": "int8"})
+    x, _ = toy_problem(512, seed=9)
+    agreement = teacher.agreement(x)
+    assert agreement >= INT8_MIN_AGREEMENT
+    assert teacher.describe()["agreement"] == agreement
+    assert teacher.requirements().memory_bytes > 0
+    assert "quantized.dynamic" in type(teacher.net.model.head).__module__
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8_weight"])
+def test_other_precisions_on_cpu(trained_mlp, precision):
+    teacher = QuantizedTeacher(NeuralNetworkTeacher(trained_mlp, layers=["body.layer1"]), precision=precision)
+    x, _ = toy_problem(256, seed=3)
+    out = teacher.predict(x)
+    assert out.logits.dtype == torch.float32 and out.features["body.layer1"].dtype == torch.float32
+    assert teacher.agreement(x) >= 0.95
+
+
+def test_gpu_only_precisions_say_so_on_cpu(trained_mlp):
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        QuantizedTeacher(trained_mlp, precision="fp8")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        QuantizedTeacher(trained_mlp, precision="int4")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", ["bf16", "fp8", "int8_weight"])
+def test_gpu_precisions(trained_mlp, precision):
+    teacher = QuantizedTeacher(trained_mlp, precision=precision, device="cuda")
+    x, _ = toy_problem(256, seed=3)
+    assert teacher.agreement(x) >= 0.95
+    assert teacher.requirements().num_gpus == 1.0

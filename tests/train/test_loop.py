@@ -1,0 +1,82 @@
+"""Pure-torch pieces of the student loop: batch loss, evaluation, early stopping, checkpoints."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from raykd.models import build_model
+from raykd.strategies import build
+from raykd.train import EarlyStopping, evaluate, load_student, save_student, student_loss
+from raykd.train.checkpoint import load_training_state
+
+SPEC = {"type": "mlp", "in_features": 4, "hidden": [8], "num_classes": 3}
+
+
+def _batch(n=6):
+    g = torch.Generator().manual_seed(0)
+    return {"id": torch.arange(n), "x": torch.randn(n, 4, generator=g), "label": torch.tensor([0, 1, 2, 0, 1, 2][:n])}
+
+
+def test_baseline_loss_is_cross_entropy():
+    torch.manual_seed(0)
+    model, batch = build_model(SPEC), _batch()
+    expected = torch.nn.functional.cross_entropy(model(batch["x"]), batch["label"])
+    torch.testing.assert_close(student_loss(model, None, batch, 3), expected)
+
+
+def test_kd_loss_reads_top_k_columns_as_teacher_logits():
+    torch.manual_seed(0)
+    model, batch = build_model(SPEC), _batch()
+    teacher_logits = torch.tensor([[2.0, 0.5, -1.0]]).repeat(6, 1)
+    batch["topk_values"] = teacher_logits[:, :2].half()
+    batch["topk_indices"] = torch.tensor([[0, 1]], dtype=torch.uint8).repeat(6, 1)
+    strategy = build("ResponseBased", temperature=2.0, alpha=1.0)
+    loss = student_loss(model, strategy, batch, 3)
+    # Hand computation: the teacher keeps classes 0 and 1 only (renormalised), KL at T=2 times T².
+    p0 = math.exp(1.0) / (math.exp(1.0) + math.exp(0.25))
+    p_t = [p0, 1 - p0]
+    s = torch.log_softmax(model(batch["x"]).detach() / 2.0, dim=-1)
+    expected = sum(
+        sum(p * (math.log(p) - float(s[i, c])) for c, p in enumerate(p_t)) for i in range(6)
+    ) / 6 * 4.0
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+
+
+def test_evaluate_counts_accuracy_and_loss_over_batches():
+    model = torch.nn.Identity()
+    batches = [
+        {"x": torch.tensor([[5.0, 0.0], [0.0, 5.0]]), "label": torch.tensor([0, 0])},
+        {"x": torch.tensor([[0.0, 5.0]]), "label": torch.tensor([1])},
+    ]
+    acc, loss = evaluate(model, batches)
+    assert acc == pytest.approx(2 / 3)
+    ce_right, ce_wrong = math.log(1 + math.exp(-5)), math.log(1 + math.exp(5))
+    assert loss == pytest.approx((2 * ce_right + ce_wrong) / 3, rel=1e-5)
+
+
+def test_early_stopping_waits_patience_epochs_beyond_min_delta():
+    stopper = EarlyStopping(min_delta=0.01, patience=2)
+    assert [stopper.step(s) for s in [0.5, 0.7, 0.705, 0.709, 0.8, 0.8]] == [False, False, False, True, False, False]
+    with pytest.raises(ValueError, match=r"patience must be >= 1, got 0"):
+        EarlyStopping(patience=0)
+    with pytest.raises(ValueError, match=r"min_delta must be >= 0"):
+        EarlyStopping(min_delta=-1)
+
+
+def test_checkpoint_round_trip_is_weights_only(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(SPEC)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.randn(2, 4)).sum().backward()
+    optimizer.step()
+    save_student(tmp_path, model, SPEC, {"epoch": 3, "val_accuracy": 0.5}, optimizer)
+    loaded, state = load_student(tmp_path)
+    assert state["epoch"] == 3 and state["spec"] == SPEC
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    assert "state" in load_training_state(tmp_path)["optimizer"]
+    with pytest.raises(FileNotFoundError, match="not a raykd student checkpoint"):
+        load_student(tmp_path / "elsewhere")
