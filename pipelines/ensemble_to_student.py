@@ -61,10 +61,7 @@ def run(cfg: PipelineConfig) -> dict:
         if cfg.teacher.checkpoint:
             members, _ = load_members(cfg.teacher.checkpoint)
         else:
-            specs = [
-                {"type": "mlp", "in_features": inputs.num_features, "hidden": list(h), "num_classes": num_classes, "dropout": 0.1}
-                for h in cfg.teacher.hidden
-            ]
+            specs = [{**m, "in_features": inputs.num_features, "num_classes": num_classes} for m in cfg.teacher.members]
             members = train_members(specs, train["x"], train["label"], cfg.teacher.epochs, cfg.teacher.lr, cfg.seed)
         save_members(teacher_dir, members)
         ensemble = load_ensemble(teacher_dir, cfg.teacher.combine)
@@ -94,6 +91,7 @@ def run(cfg: PipelineConfig) -> dict:
     # 4. Student: Ray Train workers read inputs joined with soft targets by id.
     student_spec = {"type": "mlp", "in_features": inputs.num_features, "hidden": list(cfg.student.hidden), "num_classes": num_classes}
     s = cfg.student
+    cache = s.cache_shards if s.cache_shards is not None else splits["train"].size_bytes() < 512 * 2**20
 
     def train_student(strategy: str | None, train_ds, name: str) -> dict:
         run_cfg = StudentRunConfig(
@@ -110,6 +108,7 @@ def run(cfg: PipelineConfig) -> dict:
             early_stopping=s.early_stopping,
             min_delta=s.min_delta,
             patience=s.patience,
+            cache_shards=cache,
             teacher_factory=functools.partial(load_ensemble, str(teacher_dir), cfg.teacher.combine),
         )
         fit = fit_student(

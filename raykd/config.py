@@ -65,9 +65,16 @@ class DataConfig:
 class TeacherConfig:
     checkpoint: str | None = None
     """A directory of teacher weights (safetensors + teachers.json); None trains new teachers."""
-    hidden: list[list[int]] = field(default_factory=lambda: [[256, 256], [512], [384, 128]])
-    """One MLP per entry: the ensemble's members (different architectures, seeds seed+i)."""
-    epochs: int = 40
+    members: list[dict[str, Any]] = field(
+        default_factory=lambda: [
+            {"type": "cnn", "channels": [32, 64], "dropout": 0.2},
+            {"type": "cnn", "channels": [16, 32], "dropout": 0.2},
+            {"type": "mlp", "hidden": [512], "dropout": 0.1},
+        ]
+    )
+    """One architecture spec per ensemble member (raykd.models.build_model without the sizes,
+    which come from the data); member i is trained with seed+i."""
+    epochs: int = 30
     lr: float = 1e-3
     combine: str = "mean_logits"
 
@@ -76,8 +83,13 @@ class TeacherConfig:
 
         if self.checkpoint is not None and not Path(self.checkpoint).is_dir():
             _fail("teacher.checkpoint", f"is not a directory: {self.checkpoint!r}")
-        if not self.hidden or any(not h or min(h) < 1 for h in self.hidden):
-            _fail("teacher.hidden", f"must list one or more non-empty lists of positive widths, got {self.hidden}")
+        from raykd.models import ARCHITECTURES
+
+        if not self.members:
+            _fail("teacher.members", "must list at least one architecture spec")
+        for i, spec in enumerate(self.members):
+            if not isinstance(spec, dict) or spec.get("type") not in ARCHITECTURES:
+                _fail(f"teacher.members[{i}]", f"must be a mapping with type in {sorted(ARCHITECTURES)}, got {spec!r}")
         _at_least("teacher.epochs", self.epochs, 1)
         if not self.lr > 0:
             _fail("teacher.lr", f"must be > 0, got {self.lr}")
@@ -108,14 +120,15 @@ class SoftTargetConfig:
 
 @dataclass
 class StudentConfig:
-    hidden: list[int] = field(default_factory=lambda: [32])
+    hidden: list[int] = field(default_factory=lambda: [64])
     strategy: str = "ResponseBased"
     temperature: float = 4.0
     alpha: float = 0.9
     params: dict[str, Any] = field(default_factory=dict)
     """Extra constructor arguments of the strategy."""
-    epochs: int = 30
-    batch_size: int = 64
+    epochs: int = 60
+    batch_size: int = 32
+    """Per worker."""
     lr: float = 3e-3
     num_workers: int = 2
     use_gpu: bool = False
@@ -126,6 +139,8 @@ class StudentConfig:
     min_delta: float = 0.001
     patience: int = 5
     max_failures: int = 0
+    cache_shards: bool | None = None
+    """Keep worker shards in memory after the first epoch; None: only if the train split < 512 MiB."""
     baseline: bool = True
     """Also train the same student on labels only, for comparison."""
 

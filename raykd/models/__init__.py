@@ -6,18 +6,23 @@ from typing import Any
 
 from torch import nn
 
+from raykd.models.cnn import SmallCNN
 from raykd.models.mlp import MLP
 
-__all__ = ["MLP", "build_model", "count_parameters"]
+__all__ = ["ARCHITECTURES", "MLP", "SmallCNN", "build_model", "count_parameters"]
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": SmallCNN}
 
 
 def build_model(spec: dict[str, Any]) -> nn.Module:
-    """`{"type": "mlp", "in_features": 64, "hidden": [256], "num_classes": 10, "dropout": 0.1}`."""
+    """`{"type": "mlp", "in_features": 64, "hidden": [256], "num_classes": 10}` or
+    `{"type": "cnn", "in_features": 64, "channels": [16, 32], "num_classes": 10}`."""
     spec = dict(spec)
     kind = spec.pop("type", None)
-    if kind == "mlp":
-        return MLP(**spec)
-    raise ValueError(f"model spec type must be 'mlp', got {kind!r}")
+    if kind not in ARCHITECTURES:
+        raise ValueError(f"model spec type must be one of {sorted(ARCHITECTURES)}, got {kind!r}")
+    return ARCHITECTURES[kind](**spec)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -7,26 +7,26 @@ teacher)` (or one forward) before building the optimizer over the student's and 
 parameters. Registration happens through the explicit imports below.
 """
 
-from raykd.strategies.registry import available, build, register
-from raykd.strategies.base import REQUIREMENTS, Strategy
-from raykd.strategies.response import ResponseBased
-from raykd.strategies.feature import FeatureBased
 from raykd.strategies.attention import AttentionBased
-from raykd.strategies.relation import RelationBased
+from raykd.strategies.base import REQUIREMENTS, Strategy
 from raykd.strategies.contrastive import ContrastiveBased
-from raykd.strategies.similarity import SimilarityPreserving
-from raykd.strategies.flow import FlowBased
-from raykd.strategies.probabilistic import ProbabilisticTransfer
-from raykd.strategies.variational import VariationalInformation
-from raykd.strategies.factor import FactorTransfer
-from raykd.strategies.neuron_selectivity import NeuronSelectivity
-from raykd.strategies.self_distillation import SelfDistillation
-from raykd.strategies.hybrid import Hybrid
 from raykd.strategies.correlation import CorrelationCongruence
-from raykd.strategies.dkd import DecoupledKD
-from raykd.strategies.distilbert import DistilBERT
-from raykd.strategies.hidden_state import HiddenStateDistillation
 from raykd.strategies.detection import DetectionDistillation
+from raykd.strategies.distilbert import DistilBERT
+from raykd.strategies.dkd import DecoupledKD
+from raykd.strategies.factor import FactorTransfer
+from raykd.strategies.feature import FeatureBased
+from raykd.strategies.flow import FlowBased
+from raykd.strategies.hidden_state import HiddenStateDistillation
+from raykd.strategies.hybrid import Hybrid
+from raykd.strategies.neuron_selectivity import NeuronSelectivity
+from raykd.strategies.probabilistic import ProbabilisticTransfer
+from raykd.strategies.registry import available, build, register
+from raykd.strategies.relation import RelationBased
+from raykd.strategies.response import ResponseBased
+from raykd.strategies.self_distillation import SelfDistillation
+from raykd.strategies.similarity import SimilarityPreserving
+from raykd.strategies.variational import VariationalInformation
 
 __all__ = [
     "available",

@@ -9,7 +9,14 @@ import torch.nn.functional as F
 
 from raykd.outputs import ModelOutput
 from raykd.strategies.base import Strategy, check_pairs, feature_pairs
-from raykd.strategies.functional import check_finite, check_ndim, check_same_batch, check_weight, pool_to_smaller
+from raykd.strategies.functional import (
+    as_target,
+    check_finite,
+    check_ndim,
+    check_same_batch,
+    check_weight,
+    pool_to_smaller,
+)
 from raykd.strategies.registry import register
 
 __all__ = ["AttentionBased", "attention_map", "attention_kl"]
@@ -28,13 +35,18 @@ def attention_map(feature: torch.Tensor, p: float = 2.0) -> torch.Tensor:
 
 
 def attention_kl(
-    student_attn: torch.Tensor, teacher_attn: torch.Tensor, attention_mask: torch.Tensor | None = None, eps: float = 1e-12
+    student_attn: torch.Tensor,
+    teacher_attn: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    eps: float = 1e-12,
 ) -> torch.Tensor:
     """Mean over heads and valid query positions of KL(A_t[q] ‖ A_s[q]); attentions (B, H, L, L) are probabilities.
 
     `attention_mask` (B, L) marks real tokens with 1 and padding with 0; padded query rows are left out.
     """
-    kl = (torch.special.xlogy(teacher_attn, teacher_attn) - teacher_attn * torch.log(student_attn.clamp_min(eps))).sum(-1)
+    kl = (torch.special.xlogy(teacher_attn, teacher_attn) - teacher_attn * torch.log(student_attn.clamp_min(eps))).sum(
+        -1
+    )
     # kl: (B, H, L)
     if attention_mask is None:
         return kl.mean()
@@ -93,7 +105,9 @@ class AttentionBased(Strategy):
                 self.mode = "transformer"
             else:
                 if mode == "transformer":
-                    raise ValueError(f"in mode='transformer' pairs are (student_layer, teacher_layer) integers, got {pairs!r}")
+                    raise ValueError(
+                        f"in mode='transformer' pairs are (student_layer, teacher_layer) integers, got {pairs!r}"
+                    )
                 self.pairs = check_pairs(pairs)  # type: ignore[arg-type]
         if self.mode == "transformer":
             self.requires = frozenset({"attentions"})
@@ -143,7 +157,7 @@ class AttentionBased(Strategy):
             assert s_attn is not None and t_attn is not None
             total = s_attn[0].new_zeros(())
             for si, ti in self._attention_layer_pairs(len(s_attn), len(t_attn)):
-                s, t = s_attn[si], t_attn[ti].detach()
+                s, t = s_attn[si], as_target(t_attn[ti])
                 check_same_batch(s, t, what=f"attentions (layers {si} vs {ti})")
                 if s.shape != t.shape:
                     raise ValueError(

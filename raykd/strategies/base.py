@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from raykd.outputs import ModelOutput
-from raykd.strategies.functional import check_finite, check_same_batch, check_weight
+from raykd.strategies.functional import as_target, check_finite, check_same_batch, check_weight
 
 __all__ = ["Strategy", "FeaturePair", "REQUIREMENTS", "check_pairs", "feature_pairs", "check_shapes"]
 
@@ -73,7 +73,9 @@ def check_pairs(pairs: Sequence[tuple[str, str]] | None) -> list[tuple[str, str]
     return pairs  # type: ignore[return-value]
 
 
-def _default_pairs(student: ModelOutput, teacher: ModelOutput, default: Literal["zip", "last"]) -> list[tuple[str, str]]:
+def _default_pairs(
+    student: ModelOutput, teacher: ModelOutput, default: Literal["zip", "last"]
+) -> list[tuple[str, str]]:
     for who, out in (("student", student), ("teacher", teacher)):
         if not out.features:
             raise ValueError(
@@ -101,7 +103,7 @@ def feature_pairs(
     names = pairs if pairs is not None else _default_pairs(student, teacher, default)
     out = []
     for s_name, t_name in names:
-        s, t = student.feature(s_name), teacher.feature(t_name).detach()
+        s, t = student.feature(s_name), as_target(teacher.feature(t_name))
         check_same_batch(s, t, what=f"features ({s_name!r} vs {t_name!r})")
         check_finite(f"student feature {s_name!r}", s)
         check_finite(f"teacher feature {t_name!r}", t)
@@ -132,4 +134,3 @@ def check_shapes(name: str, shapes: object) -> list[tuple[int, ...]] | None:
     if not out:
         raise ValueError(f"{name} is empty")
     return out
-

@@ -88,9 +88,7 @@ class CorrelationCongruence(Strategy):
         self.embed_student = nn.Linear(p.student[0].numel(), self.feat_dim, **kw)
         self.embed_teacher = nn.Linear(p.teacher[0].numel(), self.feat_dim, **kw)
 
-    def forward(
-        self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
         pairs = feature_pairs(student, teacher, self.pairs, default="last")
         self._build(student, teacher)
         total = pairs[0].student.new_zeros(())

@@ -11,6 +11,7 @@ from torch import nn
 from raykd.outputs import ModelOutput
 from raykd.strategies.base import Strategy, check_pairs, feature_pairs
 from raykd.strategies.functional import (
+    as_target,
     check_finite,
     check_same_batch,
     check_temperature,
@@ -34,7 +35,10 @@ def bernoulli_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tem
 
 
 def importance_mask(teacher_feature: torch.Tensor) -> torch.Tensor:
-    """Spatial importance from the teacher: mean_c |f|, scaled per image so its maximum is 1. (B, C, H, W) -> (B, 1, H, W)."""
+    """Spatial importance from the teacher: mean_c |f|, scaled per image so its maximum is 1.
+
+    (B, C, H, W) -> (B, 1, H, W)
+    """
     m = teacher_feature.abs().mean(dim=1, keepdim=True)
     return m / m.flatten(1).amax(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
 
@@ -95,7 +99,9 @@ class DetectionDistillation(Strategy):
                 f"cannot pair FPN levels in order: student {s_names}, teacher {t_names}; pass fpn_pairs=[...]"
             )
         if not s_names:
-            raise ValueError("feature_weight > 0 but neither output has (B, C, H, W) FPN features; set feature_weight=0")
+            raise ValueError(
+                "feature_weight > 0 but neither output has (B, C, H, W) FPN features; set feature_weight=0"
+            )
         return feature_pairs(student, teacher, list(zip(s_names, t_names)))
 
     def _build(self, student: ModelOutput, teacher: ModelOutput) -> None:
@@ -115,7 +121,7 @@ class DetectionDistillation(Strategy):
         labels: torch.Tensor | None = None,
         box_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        s, t = student.logits, teacher.logits.detach()
+        s, t = student.logits, as_target(teacher.logits)
         check_same_batch(s, t)
         if s.shape != t.shape:
             raise ValueError(f"student class logits {tuple(s.shape)} and teacher {tuple(t.shape)} differ in shape")
@@ -127,9 +133,11 @@ class DetectionDistillation(Strategy):
             loss = loss + self.cls_weight * bernoulli_kl(s, t, T).mean() * T**2
 
         if self.box_weight and self.box_key is not None:
-            b_s, b_t = student.feature(self.box_key), teacher.feature(self.box_key).detach()
+            b_s, b_t = student.feature(self.box_key), as_target(teacher.feature(self.box_key))
             if b_s.shape != b_t.shape:
-                raise ValueError(f"student boxes {tuple(b_s.shape)} and teacher boxes {tuple(b_t.shape)} differ in shape")
+                raise ValueError(
+                    f"student boxes {tuple(b_s.shape)} and teacher boxes {tuple(b_t.shape)} differ in shape"
+                )
             check_finite("student boxes", b_s)
             check_finite("teacher boxes", b_t)
             if box_mask is None:
@@ -144,7 +152,9 @@ class DetectionDistillation(Strategy):
             pairs = self._fpn(student, teacher)
             self._build(student, teacher)
             if len(pairs) != len(self.adapters):
-                raise ValueError(f"this DetectionDistillation was built for {len(self.adapters)} FPN levels, got {len(pairs)}")
+                raise ValueError(
+                    f"this DetectionDistillation was built for {len(self.adapters)} FPN levels, got {len(pairs)}"
+                )
             for p, adapt in zip(pairs, self.adapters):
                 f_s, f_t = adapt(p.student), p.teacher
                 if f_s.shape != f_t.shape:

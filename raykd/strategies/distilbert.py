@@ -7,7 +7,14 @@ import torch.nn.functional as F
 
 from raykd.outputs import ModelOutput
 from raykd.strategies.base import Strategy
-from raykd.strategies.functional import check_finite, check_same_batch, check_temperature, check_weight, soft_kl
+from raykd.strategies.functional import (
+    as_target,
+    check_finite,
+    check_same_batch,
+    check_temperature,
+    check_weight,
+    soft_kl,
+)
 from raykd.strategies.registry import register
 
 __all__ = ["DistilBERT"]
@@ -69,7 +76,7 @@ class DistilBERT(Strategy):
         labels: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        s, t = student.logits, teacher.logits.detach()
+        s, t = student.logits, as_target(teacher.logits)
         check_same_batch(s, t)
         if s.shape != t.shape:
             raise ValueError(f"student logits {tuple(s.shape)} and teacher logits {tuple(t.shape)} differ in shape")
@@ -103,7 +110,7 @@ class DistilBERT(Strategy):
                 )
 
         if self.alpha_cos:
-            h_s, h_t = _last_hidden(student, "student"), _last_hidden(teacher, "teacher").detach()
+            h_s, h_t = _last_hidden(student, "student"), as_target(_last_hidden(teacher, "teacher"))
             check_same_batch(h_s, h_t, what="hidden states")
             if h_s.shape != h_t.shape:
                 raise ValueError(

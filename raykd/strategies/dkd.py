@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from raykd.outputs import ModelOutput
 from raykd.strategies.base import Strategy
-from raykd.strategies.functional import check_finite, check_same_batch, check_temperature, check_weight
+from raykd.strategies.functional import as_target, check_finite, check_same_batch, check_temperature, check_weight
 from raykd.strategies.registry import register
 
 __all__ = ["DecoupledKD", "tckd_nckd"]
@@ -76,15 +76,15 @@ class DecoupledKD(Strategy):
             return 1.0
         return min((self.epoch + 1) / self.warmup_epochs, 1.0)
 
-    def forward(
-        self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
         if labels is None:
             raise ValueError("DecoupledKD needs labels: TCKD and NCKD split the classes at the target")
-        s, t = student.logits, teacher.logits.detach()
+        s, t = student.logits, as_target(teacher.logits)
         check_same_batch(s, t)
         if s.shape != t.shape or s.dim() != 2:
-            raise ValueError(f"DecoupledKD needs (B, C) logits of equal shape, got {tuple(s.shape)} and {tuple(t.shape)}")
+            raise ValueError(
+                f"DecoupledKD needs (B, C) logits of equal shape, got {tuple(s.shape)} and {tuple(t.shape)}"
+            )
         if labels.shape != (s.shape[0],):
             raise ValueError(f"labels must have shape ({s.shape[0]},), got {tuple(labels.shape)}")
         check_finite("student logits", s)

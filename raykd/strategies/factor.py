@@ -11,7 +11,7 @@ from torch import nn
 
 from raykd.outputs import ModelOutput
 from raykd.strategies.base import Strategy, check_pairs, feature_pairs
-from raykd.strategies.functional import check_finite, check_ndim, check_positive_int, pool_to_smaller
+from raykd.strategies.functional import as_target, check_finite, check_ndim, check_positive_int, pool_to_smaller
 from raykd.strategies.registry import register
 
 __all__ = ["FactorTransfer", "Paraphraser", "Translator"]
@@ -38,7 +38,9 @@ class Paraphraser(nn.Module):
         c, k = channels, factor_channels
         self.encoder = nn.Sequential(*_block(c, c, conv), *_block(c, k, conv), *_block(k, k, conv))
         self.decoder = nn.Sequential(
-            *_block(k, k, conv, transpose=True), *_block(k, c, conv, transpose=True), *_block(c, c, conv, transpose=True)
+            *_block(k, k, conv, transpose=True),
+            *_block(k, c, conv, transpose=True),
+            *_block(c, c, conv, transpose=True),
         )
 
     def forward(self, feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,7 +54,9 @@ class Translator(nn.Module):
     def __init__(self, channels: int, factor_channels: int, conv: bool = True) -> None:
         super().__init__()
         c, k = channels, factor_channels
-        self.encoder = nn.Sequential(*_block(c, c, conv, bn=True), *_block(c, k, conv, bn=True), *_block(k, k, conv, bn=True))
+        self.encoder = nn.Sequential(
+            *_block(c, c, conv, bn=True), *_block(c, k, conv, bn=True), *_block(k, k, conv, bn=True)
+        )
 
     def forward(self, feature: torch.Tensor) -> torch.Tensor:
         return self.encoder(feature)
@@ -102,8 +106,11 @@ class FactorTransfer(Strategy):
         if (student_channels is None) != (teacher_channels is None):
             raise ValueError("give both student_channels and teacher_channels, or neither (to infer them)")
         if student_channels is not None and teacher_channels is not None:
-            self._make(check_positive_int("student_channels", student_channels),
-                       check_positive_int("teacher_channels", teacher_channels), conv)
+            self._make(
+                check_positive_int("student_channels", student_channels),
+                check_positive_int("teacher_channels", teacher_channels),
+                conv,
+            )
 
     def _make(self, student_channels: int, teacher_channels: int, conv: bool) -> None:
         factor_channels = max(1, int(teacher_channels * self.rate))
@@ -121,7 +128,7 @@ class FactorTransfer(Strategy):
 
     def reconstruction_loss(self, teacher_feature: torch.Tensor, student_channels: int | None = None) -> torch.Tensor:
         """MSE between a teacher feature and the paraphraser's reconstruction of it (paraphraser pre-training)."""
-        teacher_feature = teacher_feature.detach()
+        teacher_feature = as_target(teacher_feature)
         check_finite("teacher feature", teacher_feature)
         if self.paraphraser is None:
             if student_channels is None:
@@ -130,8 +137,11 @@ class FactorTransfer(Strategy):
                     "student_channels/teacher_channels, or call materialize first)"
                 )
             check_ndim("teacher feature", teacher_feature, (2, 4))
-            self._make(check_positive_int("student_channels", student_channels), teacher_feature.shape[1],
-                       conv=teacher_feature.dim() == 4)
+            self._make(
+                check_positive_int("student_channels", student_channels),
+                teacher_feature.shape[1],
+                conv=teacher_feature.dim() == 4,
+            )
             self.to(device=teacher_feature.device, dtype=teacher_feature.dtype)
         assert self.paraphraser is not None
         _, reconstruction = self.paraphraser(teacher_feature)
@@ -175,9 +185,7 @@ class FactorTransfer(Strategy):
         self.paraphraser_trained.fill_(True)
         return history
 
-    def forward(
-        self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
         (p,) = feature_pairs(student, teacher, self.pairs, default="last")
         self._build(student, teacher)
         assert self.paraphraser is not None and self.translator is not None
@@ -193,5 +201,7 @@ class FactorTransfer(Strategy):
         if factor_s.dim() == 4:
             factor_s, factor_t = pool_to_smaller(factor_s, factor_t)
         if factor_s.shape != factor_t.shape:
-            raise ValueError(f"student factor {tuple(factor_s.shape)} and teacher factor {tuple(factor_t.shape)} differ")
+            raise ValueError(
+                f"student factor {tuple(factor_s.shape)} and teacher factor {tuple(factor_t.shape)} differ"
+            )
         return self.weight * (_factor(factor_s) - _factor(factor_t)).abs().mean()

@@ -67,7 +67,10 @@ class FeatureBased(Strategy):
         self.pairs = check_pairs(pairs)
         self.regressor = regressor
         self.regressors = nn.ModuleList()
-        s_shapes, t_shapes = check_shapes("student_shapes", student_shapes), check_shapes("teacher_shapes", teacher_shapes)
+        s_shapes, t_shapes = (
+            check_shapes("student_shapes", student_shapes),
+            check_shapes("teacher_shapes", teacher_shapes),
+        )
         if (s_shapes is None) != (t_shapes is None):
             raise ValueError("give both student_shapes and teacher_shapes, or neither (to infer them)")
         if s_shapes is not None and t_shapes is not None:
@@ -92,9 +95,7 @@ class FeatureBased(Strategy):
         self._make([tuple(p.student.shape[1:]) for p in pairs], [tuple(p.teacher.shape[1:]) for p in pairs])
         self.regressors.to(device=pairs[0].student.device, dtype=pairs[0].student.dtype)
 
-    def forward(
-        self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
         pairs = feature_pairs(student, teacher, self.pairs)
         self._build(student, teacher)
         if len(pairs) != len(self.regressors):

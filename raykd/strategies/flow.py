@@ -46,11 +46,11 @@ class FlowBased(Strategy):
         super().__init__(weight)
         self.pairs = check_pairs(pairs)
         if self.pairs is not None and len(self.pairs) < 2:
-            raise ValueError(f"FlowBased needs at least 2 layer pairs (FSP links consecutive layers), got {len(self.pairs)}")
+            raise ValueError(
+                f"FlowBased needs at least 2 layer pairs (FSP links consecutive layers), got {len(self.pairs)}"
+            )
 
-    def forward(
-        self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
         pairs = feature_pairs(student, teacher, self.pairs)
         if len(pairs) < 2:
             raise ValueError(f"FlowBased needs at least 2 layer pairs (FSP links consecutive layers), got {len(pairs)}")

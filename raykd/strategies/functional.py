@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "soft_kl",
+    "as_target",
     "check_temperature",
     "check_unit_interval",
     "check_finite",
@@ -83,4 +84,15 @@ def pool_to_smaller(student: torch.Tensor, teacher: torch.Tensor) -> tuple[torch
 
 def check_ndim(name: str, tensor: torch.Tensor, allowed: tuple[int, ...]) -> None:
     if tensor.dim() not in allowed:
-        raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimensions, got shape {tuple(tensor.shape)}")
+        raise ValueError(
+            f"{name} must have {' or '.join(map(str, allowed))} dimensions, got shape {tuple(tensor.shape)}"
+        )
+
+
+def as_target(teacher: torch.Tensor) -> torch.Tensor:
+    """A teacher tensor cut from the autograd graph, so no gradient ever reaches the teacher.
+
+    Tensors made under `torch.inference_mode()` (as `Teacher.predict` returns them) cannot be saved
+    for the student's backward pass; they are copied into ordinary tensors here.
+    """
+    return teacher.clone() if teacher.is_inference() else teacher.detach()

@@ -10,7 +10,7 @@ from torch import nn
 
 from raykd.outputs import ModelOutput
 from raykd.strategies.base import Strategy
-from raykd.strategies.functional import check_finite, check_positive_int, check_same_batch
+from raykd.strategies.functional import as_target, check_finite, check_positive_int, check_same_batch
 from raykd.strategies.registry import register
 
 __all__ = ["HiddenStateDistillation", "layer_mapping"]
@@ -28,7 +28,9 @@ def layer_mapping(kind: Mapping, n_student: int, n_teacher: int) -> list[tuple[i
     if n_student < 1 or n_teacher < 1:
         raise ValueError(f"need at least one layer on each side, got {n_student} and {n_teacher}")
     if n_student > n_teacher:
-        raise ValueError(f"the student has more layers ({n_student}) than the teacher ({n_teacher}); pass explicit pairs")
+        raise ValueError(
+            f"the student has more layers ({n_student}) than the teacher ({n_teacher}); pass explicit pairs"
+        )
     if kind == "uniform":
         return [(m, m * n_teacher // n_student) for m in range(1, n_student + 1)]
     if kind in ("skip", "last"):
@@ -119,7 +121,8 @@ class HiddenStateDistillation(Strategy):
         for s, t in self.mapping:
             if s not in s_layers or t not in t_layers:
                 raise ValueError(
-                    f"layer pair ({s}, {t}) out of range: student layers {sorted(s_layers)}, teacher layers {sorted(t_layers)}"
+                    f"layer pair ({s}, {t}) out of range: student layers {sorted(s_layers)}, "
+                    f"teacher layers {sorted(t_layers)}"
                 )
         return self.mapping
 
@@ -156,7 +159,7 @@ class HiddenStateDistillation(Strategy):
         self._build(student, teacher)
         total = next(iter(s_layers.values())).new_zeros(())
         for si, ti in self._pairs(s_layers, t_layers):
-            hs, ht = s_layers[si], t_layers[ti].detach()
+            hs, ht = s_layers[si], as_target(t_layers[ti])
             check_same_batch(hs, ht, what=f"hidden states (layers {si} vs {ti})")
             check_finite(f"student hidden state {si}", hs)
             check_finite(f"teacher hidden state {ti}", ht)
@@ -168,7 +171,9 @@ class HiddenStateDistillation(Strategy):
                     "after the projection"
                 )
             if attention_mask is not None and hs.dim() == 3 and attention_mask.shape != hs.shape[:2]:
-                raise ValueError(f"attention_mask must have shape {tuple(hs.shape[:2])}, got {tuple(attention_mask.shape)}")
+                raise ValueError(
+                    f"attention_mask must have shape {tuple(hs.shape[:2])}, got {tuple(attention_mask.shape)}"
+                )
             hs, mask = self._select(hs, attention_mask)
             ht, _ = self._select(ht, attention_mask)
             if self.normalize:

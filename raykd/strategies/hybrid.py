@@ -113,15 +113,21 @@ class Hybrid(Strategy):
             elif isinstance(spec, Mapping):
                 unknown = set(spec) - _COMPONENT_KEYS
                 if unknown:
-                    raise ValueError(f"components[{i}] has unknown keys {sorted(unknown)}; allowed: {sorted(_COMPONENT_KEYS)}")
+                    raise ValueError(
+                        f"components[{i}] has unknown keys {sorted(unknown)}; allowed: {sorted(_COMPONENT_KEYS)}"
+                    )
                 if ("name" in spec) == ("strategy" in spec):
-                    raise ValueError(f"components[{i}] needs exactly one of 'name' (registered) or 'strategy' (a module)")
+                    raise ValueError(
+                        f"components[{i}] needs exactly one of 'name' (registered) or 'strategy' (a module)"
+                    )
                 if "weight" in spec and "schedule" in spec:
                     raise ValueError(f"components[{i}] has both 'weight' and 'schedule'; the schedule gives the weight")
                 if "strategy" in spec:
                     module = spec["strategy"]
                     if not isinstance(module, nn.Module):
-                        raise ValueError(f"components[{i}]['strategy'] must be an nn.Module, got {type(module).__name__}")
+                        raise ValueError(
+                            f"components[{i}]['strategy'] must be an nn.Module, got {type(module).__name__}"
+                        )
                     if "params" in spec:
                         raise ValueError(f"components[{i}] gives 'params' for an already-built strategy")
                 else:
@@ -136,7 +142,9 @@ class Hybrid(Strategy):
                 raise ValueError(f"components[{i}] must be a strategy module or a dict, got {type(spec).__name__}")
             modules.append(module)
             schedules.append(schedule)
-            names.append(spec.get("name", type(module).__name__) if isinstance(spec, Mapping) else type(module).__name__)
+            names.append(
+                spec.get("name", type(module).__name__) if isinstance(spec, Mapping) else type(module).__name__
+            )
         self.components = nn.ModuleList(modules)
         self.schedules = schedules
         self.names = self._unique(names)
@@ -159,7 +167,9 @@ class Hybrid(Strategy):
         for name, schedule in zip(self.names, self.schedules):
             w = float(schedule(epoch))
             if not (w >= 0 and math.isfinite(w)):
-                raise ValueError(f"the schedule of component {name!r} gave weight {w} at epoch {epoch}; weights must be >= 0")
+                raise ValueError(
+                    f"the schedule of component {name!r} gave weight {w} at epoch {epoch}; weights must be >= 0"
+                )
             weights[name] = w
         return weights
 

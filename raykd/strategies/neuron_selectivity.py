@@ -51,9 +51,7 @@ class NeuronSelectivity(Strategy):
         self.pairs = check_pairs(pairs)
         self.degree, self.c = degree, float(c)
 
-    def forward(
-        self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
         pairs = feature_pairs(student, teacher, self.pairs)
         total = pairs[0].student.new_zeros(())
         for p in pairs:

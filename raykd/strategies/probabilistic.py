@@ -13,7 +13,9 @@ from raykd.strategies.registry import register
 __all__ = ["ProbabilisticTransfer", "cosine_conditional_probabilities"]
 
 
-def cosine_conditional_probabilities(feature: torch.Tensor, eps: float = 1e-7, exclude_self: bool = False) -> torch.Tensor:
+def cosine_conditional_probabilities(
+    feature: torch.Tensor, eps: float = 1e-7, exclude_self: bool = False
+) -> torch.Tensor:
     """P[i, j] = K(i, j) / Σ_k K(i, k), K = (cos + 1) / 2 the cosine kernel scaled to [0, 1]. (B, ·) -> (B, B)."""
     f = feature.flatten(1)
     f = f / (f.norm(dim=1, keepdim=True) + eps)
@@ -51,9 +53,7 @@ class ProbabilisticTransfer(Strategy):
         self.pairs = check_pairs(pairs)
         self.eps, self.exclude_self = float(eps), bool(exclude_self)
 
-    def forward(
-        self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
         pairs = feature_pairs(student, teacher, self.pairs, default="last")
         total = pairs[0].student.new_zeros(())
         for p in pairs:

@@ -73,9 +73,7 @@ class RelationBased(Strategy):
         self.distance_weight = check_weight("distance_weight", distance_weight)
         self.angle_weight = check_weight("angle_weight", angle_weight)
 
-    def forward(
-        self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
         pairs = feature_pairs(student, teacher, self.pairs, default="last")
         total = pairs[0].student.new_zeros(())
         for p in pairs:

@@ -7,7 +7,14 @@ import torch.nn.functional as F
 
 from raykd.outputs import ModelOutput
 from raykd.strategies.base import Strategy
-from raykd.strategies.functional import check_finite, check_same_batch, check_temperature, check_unit_interval, soft_kl
+from raykd.strategies.functional import (
+    as_target,
+    check_finite,
+    check_same_batch,
+    check_temperature,
+    check_unit_interval,
+    soft_kl,
+)
 from raykd.strategies.registry import register
 
 __all__ = ["ResponseBased"]
@@ -31,10 +38,8 @@ class ResponseBased(Strategy):
         self.temperature = check_temperature("temperature", temperature)
         self.alpha = check_unit_interval("alpha", alpha)
 
-    def forward(
-        self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        s, t = student.logits, teacher.logits.detach()
+    def forward(self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
+        s, t = student.logits, as_target(teacher.logits)
         check_same_batch(s, t)
         if s.shape != t.shape:
             raise ValueError(f"student logits {tuple(s.shape)} and teacher logits {tuple(t.shape)} differ in shape")

@@ -13,7 +13,6 @@ from raykd.strategies.base import Strategy
 from raykd.strategies.functional import (
     check_finite,
     check_ndim,
-    check_positive_int,
     check_temperature,
     check_unit_interval,
     check_weight,

@@ -37,9 +37,7 @@ class SimilarityPreserving(Strategy):
         super().__init__(weight)
         self.pairs = check_pairs(pairs)
 
-    def forward(
-        self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
         pairs = feature_pairs(student, teacher, self.pairs, default="last")
         total = pairs[0].student.new_zeros(())
         for p in pairs:

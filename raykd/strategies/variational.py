@@ -24,7 +24,9 @@ class VIDHead(nn.Module):
     the hidden width is the teacher's, as in the authors' code.
     """
 
-    def __init__(self, student_channels: int, teacher_channels: int, conv: bool, init_pred_var: float, eps: float) -> None:
+    def __init__(
+        self, student_channels: int, teacher_channels: int, conv: bool, init_pred_var: float, eps: float
+    ) -> None:
         super().__init__()
 
         def layer(i: int, o: int) -> nn.Module:
@@ -84,7 +86,10 @@ class VariationalInformation(Strategy):
         self.pairs = check_pairs(pairs)
         self.init_pred_var, self.eps = float(init_pred_var), float(eps)
         self.heads = nn.ModuleList()
-        s_shapes, t_shapes = check_shapes("student_shapes", student_shapes), check_shapes("teacher_shapes", teacher_shapes)
+        s_shapes, t_shapes = (
+            check_shapes("student_shapes", student_shapes),
+            check_shapes("teacher_shapes", teacher_shapes),
+        )
         if (s_shapes is None) != (t_shapes is None):
             raise ValueError("give both student_shapes and teacher_shapes, or neither (to infer them)")
         if s_shapes is not None and t_shapes is not None:
@@ -97,7 +102,9 @@ class VariationalInformation(Strategy):
             if len(s) != len(t):
                 raise ValueError(f"student feature shape {s} and teacher {t} differ in rank")
             conv = len(s) == 3
-            self.heads.append(VIDHead(s[0] if conv else s[-1], t[0] if conv else t[-1], conv, self.init_pred_var, self.eps))
+            self.heads.append(
+                VIDHead(s[0] if conv else s[-1], t[0] if conv else t[-1], conv, self.init_pred_var, self.eps)
+            )
 
     def _build(self, student: ModelOutput, teacher: ModelOutput) -> None:
         if len(self.heads):
@@ -106,13 +113,13 @@ class VariationalInformation(Strategy):
         self._make([tuple(p.student.shape[1:]) for p in pairs], [tuple(p.teacher.shape[1:]) for p in pairs])
         self.heads.to(device=pairs[0].student.device, dtype=pairs[0].student.dtype)
 
-    def forward(
-        self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
         pairs = feature_pairs(student, teacher, self.pairs)
         self._build(student, teacher)
         if len(pairs) != len(self.heads):
-            raise ValueError(f"this VariationalInformation was built for {len(self.heads)} layer pairs, got {len(pairs)}")
+            raise ValueError(
+                f"this VariationalInformation was built for {len(self.heads)} layer pairs, got {len(pairs)}"
+            )
         total = pairs[0].student.new_zeros(())
         for p, head in zip(pairs, self.heads):
             check_ndim(f"student feature {p.student_name!r}", p.student, (2, 3, 4))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -47,8 +48,13 @@ class Teacher(nn.Module):
         """Inference entry for actor pools: eval mode, no autograd bookkeeping.
 
         Extra keyword arguments (labels, sample indices) go to `forward` for kinds that use them.
+        A NumPy array (what a Ray Data batch column holds) becomes a tensor first.
         """
         self.eval()
+        if isinstance(inputs, np.ndarray):
+            inputs = torch.from_numpy(inputs if inputs.flags.writeable else inputs.copy())
+            if inputs.dtype == torch.float64:
+                inputs = inputs.float()
         return self(inputs, **kwargs)
 
     @classmethod

@@ -42,11 +42,13 @@ def as_teacher(obj: Teacher | nn.Module, num_classes: int | None = None, layers:
 
 
 def base_model(obj: Teacher | nn.Module) -> nn.Module:
-    """The plain network inside a NeuralNetwork teacher (or the module itself)."""
-    from raykd.teachers.neural_network import NeuralNetworkTeacher
+    """The plain network inside a single-network teacher (NeuralNetwork, Self, an eager
+    Pretrained), or the module itself."""
+    from raykd.outputs import FeatureExtractor
 
-    if isinstance(obj, NeuralNetworkTeacher):
-        return obj.net.model
+    net = getattr(obj, "net", None)
+    if isinstance(obj, Teacher) and isinstance(net, FeatureExtractor):
+        return net.model
     if isinstance(obj, Teacher):
         raise TypeError(
             f"this needs a single network, got a {obj.kind} teacher; pass the nn.Module or a NeuralNetwork teacher"

@@ -344,8 +344,10 @@ class DistributedTeacher(Teacher):
         model = self._deepspeed_model.eval()
         if self.backend == "deepspeed":
             tp = self.tp_size or int(os.environ.get("WORLD_SIZE", "1"))
-            engine = deepspeed.init_inference(model, tensor_parallel={"tp_size": tp}, dtype=dtype, replace_with_kernel_inject=False)
-            self._engine = engine.module
+            # The InferenceEngine shards Linear layers over `tp` ranks and moves the model to the GPU.
+            self._engine = deepspeed.init_inference(
+                model, tensor_parallel={"tp_size": tp}, dtype=dtype, replace_with_kernel_inject=False
+            )
         else:
             config = {
                 "train_micro_batch_size_per_gpu": 1,

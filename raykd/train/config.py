@@ -31,5 +31,7 @@ class StudentRunConfig:
     early_stopping: bool = False
     min_delta: float = 0.001
     patience: int = 5
+    cache_shards: bool = False
+    """Keep each worker's shard in memory after the first epoch (for shards that fit)."""
     student_layers: list[str] = field(default_factory=list)
     teacher_factory: Callable[[], Any] | None = None

@@ -68,6 +68,40 @@ def evaluate(model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> tu
     return correct / total, loss_sum / total
 
 
+class ShardBatches:
+    """A worker's batches for each epoch: streamed from its Ray Data shard, or cached.
+
+    Streaming re-reads the shard every epoch (any size, but each epoch pays Ray Data's start-up);
+    caching keeps the shard as tensors after the first epoch and reshuffles them in memory with a
+    seeded permutation, for shards that fit in worker memory. Both give every worker the same
+    number of batches, since Ray Train splits the train set into equal shards.
+    """
+
+    def __init__(self, shard, batch_size: int, device: torch.device, seed: int, cache: bool, shuffle: bool = True) -> None:
+        self.shard, self.batch_size, self.device, self.seed = shard, batch_size, device, seed
+        self.cache, self.shuffle = cache, shuffle
+        self._tensors: dict[str, torch.Tensor] | None = None
+
+    def _stream(self, epoch: int) -> Iterable[dict[str, torch.Tensor]]:
+        shuffle = {"local_shuffle_buffer_size": 4 * self.batch_size, "local_shuffle_seed": self.seed + epoch} if self.shuffle else {}
+        return self.shard.iter_torch_batches(batch_size=self.batch_size, device=self.device, **shuffle)
+
+    def epoch(self, epoch: int) -> Iterable[dict[str, torch.Tensor]]:
+        if not self.cache:
+            yield from self._stream(epoch)
+            return
+        if self._tensors is None:
+            parts = list(self.shard.iter_torch_batches(batch_size=4096, device=self.device))
+            self._tensors = {k: torch.cat([p[k] for p in parts]) for k in parts[0]} if parts else {}
+        if not self._tensors:
+            return
+        n = len(self._tensors["id"])
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + epoch)) if self.shuffle else torch.arange(n)
+        for start in range(0, n, self.batch_size):
+            idx = order[start : start + self.batch_size].to(self.device)
+            yield {k: v[idx] for k, v in self._tensors.items()}
+
+
 def _unwrap(module: nn.Module) -> nn.Module:
     return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
 
@@ -106,15 +140,13 @@ def train_student_loop(config: dict[str, Any]) -> None:
 
     stopper = EarlyStopping(cfg.min_delta, cfg.patience) if cfg.early_stopping else None
     optimizer: torch.optim.Optimizer | None = None
-    train_shard = ray.train.get_dataset_shard("train")
-    val_shard = ray.train.get_dataset_shard("val")
+    train_batches = ShardBatches(ray.train.get_dataset_shard("train"), cfg.batch_size, device, cfg.seed, cfg.cache_shards)
+    val_batches = ShardBatches(ray.train.get_dataset_shard("val"), 1024, device, cfg.seed, cfg.cache_shards, shuffle=False)
     for epoch in range(start_epoch, cfg.epochs):
         if strategy is not None and hasattr(strategy, "set_epoch"):
             strategy.set_epoch(epoch)
         losses = []
-        for batch in train_shard.iter_torch_batches(
-            batch_size=cfg.batch_size, device=device, local_shuffle_buffer_size=4 * cfg.batch_size, local_shuffle_seed=cfg.seed + epoch
-        ):
+        for batch in train_batches.epoch(epoch):
             if optimizer is None:
                 # Strategies may build their modules from the first batch's shapes: materialise
                 # them before the optimizer is made, so it trains them with the student.
@@ -135,7 +167,7 @@ def train_student_loop(config: dict[str, Any]) -> None:
             optimizer.step()
             losses.append(float(loss))
 
-        val_accuracy, val_loss = evaluate(student, val_shard.iter_torch_batches(batch_size=1024, device=device))
+        val_accuracy, val_loss = evaluate(student, val_batches.epoch(epoch))
         metrics = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"), "val_accuracy": val_accuracy, "val_loss": val_loss}
         stop = stopper.step(val_accuracy) if stopper else False
         last = stop or epoch == cfg.epochs - 1

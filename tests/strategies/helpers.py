@@ -40,8 +40,12 @@ def attention_probs(b: int, h: int, length: int, seed: int) -> torch.Tensor:
 class Case:
     """One strategy's constructor params, inputs and call keywords, rebuilt fresh on each call."""
 
-    def __init__(self, params: dict[str, Any], make: Callable[[], tuple[ModelOutput, ModelOutput, Any, dict]],
-                 setup: Callable[[torch.nn.Module, ModelOutput, ModelOutput], None] | None = None) -> None:
+    def __init__(
+        self,
+        params: dict[str, Any],
+        make: Callable[[], tuple[ModelOutput, ModelOutput, Any, dict]],
+        setup: Callable[[torch.nn.Module, ModelOutput, ModelOutput], None] | None = None,
+    ) -> None:
         self.params, self.make, self.setup = params, make, setup
 
 
@@ -108,10 +112,14 @@ def _attentions() -> tuple[ModelOutput, ModelOutput, Any, dict]:
 
 
 def _detection() -> tuple[ModelOutput, ModelOutput, Any, dict]:
-    s = output(leaf(2, 6, 3, seed=1), {"p3": leaf(2, 4, 4, 4, seed=2), "p4": leaf(2, 4, 2, 2, seed=3),
-                                       "boxes": leaf(2, 6, 4, seed=4)})
-    t = output(leaf(2, 6, 3, seed=5), {"p3": leaf(2, 8, 4, 4, seed=6), "p4": leaf(2, 8, 2, 2, seed=7),
-                                       "boxes": leaf(2, 6, 4, seed=8)})
+    s = output(
+        leaf(2, 6, 3, seed=1),
+        {"p3": leaf(2, 4, 4, 4, seed=2), "p4": leaf(2, 4, 2, 2, seed=3), "boxes": leaf(2, 6, 4, seed=4)},
+    )
+    t = output(
+        leaf(2, 6, 3, seed=5),
+        {"p3": leaf(2, 8, 4, 4, seed=6), "p4": leaf(2, 8, 2, 2, seed=7), "boxes": leaf(2, 6, 4, seed=8)},
+    )
     mask = torch.tensor([[1, 0, 1, 0, 0, 1], [0, 0, 1, 1, 0, 0]])
     return s, t, None, {"box_mask": mask}
 

@@ -91,8 +91,11 @@ def test_nan_in_student_rejected(label, name, case):
         strategy(student, teacher, labels, **extra)
 
 
-@pytest.mark.parametrize("label,name,case", [c for c in ALL if c[1] != "SelfDistillation"], ids=[
-    c[0] for c in ALL if c[1] != "SelfDistillation"])
+@pytest.mark.parametrize(
+    "label,name,case",
+    [c for c in ALL if c[1] != "SelfDistillation"],
+    ids=[c[0] for c in ALL if c[1] != "SelfDistillation"],
+)
 def test_batch_size_mismatch_rejected(label, name, case):
     strategy, student, teacher, labels, extra = _make(name, case)
     cut = lambda t: t.detach()[:-1]  # noqa: E731
@@ -134,3 +137,24 @@ def test_features_missing_name_a_fix():
     t = output(torch.zeros(2, 3), {"x": torch.zeros(2, 4)})
     with pytest.raises(ValueError, match="FeatureExtractor"):
         strategies.build("RelationBased")(s, t)
+
+
+@pytest.mark.parametrize("label,name,case", ALL, ids=IDS)
+def test_teacher_outputs_made_under_inference_mode(label, name, case):
+    # Teacher.predict runs under torch.inference_mode(); such tensors cannot be saved for backward as they are.
+    strategy, student, teacher, labels, extra = _make(name, case)
+    with torch.inference_mode():
+        frozen = ModelOutput(
+            logits=teacher.logits.detach().clone(),
+            features=type(teacher.features)((k, v.detach().clone()) for k, v in teacher.features.items()),
+            hidden_states=None
+            if teacher.hidden_states is None
+            else tuple(h.detach().clone() for h in teacher.hidden_states),
+            attentions=None if teacher.attentions is None else tuple(a.detach().clone() for a in teacher.attentions),
+        )
+    assert frozen.logits.is_inference()
+    expected = _call(strategy, student, teacher, labels, extra) if name != "ContrastiveBased" else None
+    loss = _call(*_make(name, case)[:2], frozen, labels, extra)
+    loss.backward()
+    if expected is not None:
+        assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-9)

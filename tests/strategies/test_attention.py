@@ -64,7 +64,10 @@ def test_transformer_attention_kl_with_uniform_layer_map_and_padding_mask():
 
 def test_identical_attentions_give_zero():
     a = tuple(attention_probs(2, 2, 3, seed=i) for i in range(2))
-    s, t = output(torch.zeros(2, 1), attentions=a), output(torch.zeros(2, 1), attentions=tuple(x.detach().clone() for x in a))
+    s, t = (
+        output(torch.zeros(2, 1), attentions=a),
+        output(torch.zeros(2, 1), attentions=tuple(x.detach().clone() for x in a)),
+    )
     assert float(AttentionBased()(s, t).detach()) == pytest.approx(0.0, abs=1e-12)
 
 
@@ -78,6 +81,8 @@ def test_errors():
     with pytest.raises(ValueError, match="same heads and sequence length"):
         AttentionBased()(s, t)
     with pytest.raises(ValueError, match="must have 4 dimensions"):
-        AttentionBased()(output(torch.zeros(2, 1), {"a": torch.zeros(2, 3)}), output(torch.zeros(2, 1), {"a": torch.zeros(2, 3)}))
+        AttentionBased()(
+            output(torch.zeros(2, 1), {"a": torch.zeros(2, 3)}), output(torch.zeros(2, 1), {"a": torch.zeros(2, 3)})
+        )
     with pytest.raises(ValueError, match="out of range"):
         AttentionBased(pairs=[(0, 5)])(s, s)

@@ -42,8 +42,12 @@ def test_loss_and_memory_update_match_numpy():
     loss = strategy(s, t, index=index, contrast_index=contrast)
     assert float(loss.detach()) == pytest.approx(expected, rel=1e-9)
     assert float(strategy.z_student) == pytest.approx(z_s, rel=1e-9)
-    np.testing.assert_allclose(strategy.memory_student[[4, 7]].numpy(), _unit(0.5 * mem_s[[4, 7]] + 0.5 * v_s), rtol=1e-9)
-    np.testing.assert_allclose(strategy.memory_teacher[[4, 7]].numpy(), _unit(0.5 * mem_t[[4, 7]] + 0.5 * v_t), rtol=1e-9)
+    np.testing.assert_allclose(
+        strategy.memory_student[[4, 7]].numpy(), _unit(0.5 * mem_s[[4, 7]] + 0.5 * v_s), rtol=1e-9
+    )
+    np.testing.assert_allclose(
+        strategy.memory_teacher[[4, 7]].numpy(), _unit(0.5 * mem_t[[4, 7]] + 0.5 * v_t), rtol=1e-9
+    )
     untouched = [i for i in range(10) if i not in (4, 7)]
     np.testing.assert_array_equal(strategy.memory_student[untouched].numpy(), mem_s[untouched])
 

@@ -32,9 +32,14 @@ def test_taylor_kernel_approaches_the_gaussian_rbf():
 
 def test_identical_gives_zero_and_embedding_option_builds_lazily():
     f = torch.randn(4, 3, dtype=torch.float64)
-    assert float(CorrelationCongruence()(output(torch.zeros(4, 1), {"e": f}), output(torch.zeros(4, 1), {"e": f.clone()}))) == 0.0
+    assert (
+        float(CorrelationCongruence()(output(torch.zeros(4, 1), {"e": f}), output(torch.zeros(4, 1), {"e": f.clone()})))
+        == 0.0
+    )
     strategy = CorrelationCongruence(feat_dim=2)
-    strategy.materialize(output(torch.zeros(4, 1), {"e": f}), output(torch.zeros(4, 1), {"e": torch.randn(4, 5, dtype=torch.float64)}))
+    strategy.materialize(
+        output(torch.zeros(4, 1), {"e": f}), output(torch.zeros(4, 1), {"e": torch.randn(4, 5, dtype=torch.float64)})
+    )
     assert sorted(tuple(p.shape) for p in strategy.parameters()) == [(2,), (2,), (2, 3), (2, 5)]
 
 

@@ -14,7 +14,9 @@ def _np(t):
 
 def test_plain_l2_without_regressor_matches_numpy():
     s, t = torch.randn(3, 2, 4, 4), torch.randn(3, 2, 4, 4)
-    loss = FeatureBased(regressor="never", weight=1.0)(output(torch.zeros(3, 1), {"a": s}), output(torch.zeros(3, 1), {"b": t}))
+    loss = FeatureBased(regressor="never", weight=1.0)(
+        output(torch.zeros(3, 1), {"a": s}), output(torch.zeros(3, 1), {"b": t})
+    )
     assert float(loss) == pytest.approx(((_np(s) - _np(t)) ** 2).mean(), rel=1e-5)
 
 
@@ -29,7 +31,9 @@ def test_identical_features_give_zero_and_default_weight_is_100():
 def test_larger_student_map_is_pooled_to_the_teacher_size():
     s, t = torch.randn(1, 1, 4, 4), torch.randn(1, 1, 2, 2)
     pooled = _np(s).reshape(1, 1, 2, 2, 2, 2).mean(axis=(3, 5))  # 2x2 block means
-    loss = FeatureBased(regressor="never", weight=1.0)(output(torch.zeros(1, 1), {"a": s}), output(torch.zeros(1, 1), {"a": t}))
+    loss = FeatureBased(regressor="never", weight=1.0)(
+        output(torch.zeros(1, 1), {"a": s}), output(torch.zeros(1, 1), {"a": t})
+    )
     assert float(loss) == pytest.approx(((pooled - _np(t)) ** 2).mean(), rel=1e-5)
 
 
@@ -50,7 +54,10 @@ def test_conv_regressor_is_built_from_shapes_or_lazily():
     assert isinstance(given.regressors[0][0], nn.Conv2d) and given.regressors[0][0].in_channels == 3
     lazy = FeatureBased()
     assert not list(lazy.parameters())
-    lazy(output(torch.zeros(2, 1), {"a": torch.randn(2, 3, 4, 4)}), output(torch.zeros(2, 1), {"a": torch.randn(2, 5, 4, 4)}))
+    lazy(
+        output(torch.zeros(2, 1), {"a": torch.randn(2, 3, 4, 4)}),
+        output(torch.zeros(2, 1), {"a": torch.randn(2, 5, 4, 4)}),
+    )
     assert sum(p.numel() for p in lazy.parameters()) == sum(p.numel() for p in given.parameters())
 
 
@@ -76,3 +83,31 @@ def test_bad_configuration():
         FeatureBased()(s, t)
     with pytest.raises(ValueError, match="regressor='auto' or 'always'"):
         FeatureBased(regressor="never")(output(torch.zeros(2, 1), {"a": torch.zeros(2, 3)}), t)
+
+
+def test_trainer_workflow_with_feature_extractor_materialize_then_optimise():
+    from raykd.outputs import FeatureExtractor
+
+    torch.manual_seed(0)
+    teacher = FeatureExtractor(
+        nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 16, 3)), ["1"]
+    )
+    student = FeatureExtractor(
+        nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 16, 3)), ["1"]
+    )
+    x = torch.randn(8, 1, 4, 4)
+    strategy = FeatureBased(weight=1.0)
+    with torch.no_grad():
+        strategy.materialize(student(x), teacher(x))
+    optimizer = torch.optim.SGD([*student.parameters(), *strategy.parameters()], lr=0.1)
+    losses = []
+    for _ in range(20):
+        with torch.no_grad():
+            t_out = teacher(x)
+        loss = strategy(student(x), t_out)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(p.grad is None for p in teacher.parameters())

@@ -33,6 +33,9 @@ def test_exclude_self_follows_the_paper_formula():
 
 def test_identical_gives_zero_and_bad_eps():
     f = torch.randn(4, 3, dtype=torch.float64)
-    assert float(ProbabilisticTransfer()(output(torch.zeros(4, 1), {"e": f}), output(torch.zeros(4, 1), {"e": f.clone()}))) == 0.0
+    assert (
+        float(ProbabilisticTransfer()(output(torch.zeros(4, 1), {"e": f}), output(torch.zeros(4, 1), {"e": f.clone()})))
+        == 0.0
+    )
     with pytest.raises(ValueError, match="eps must be > 0"):
         ProbabilisticTransfer(eps=0)

@@ -64,4 +64,6 @@ def test_errors():
     with pytest.raises(ValueError, match="distance_weight must be a finite number >= 0"):
         RelationBased(distance_weight=-1)
     with pytest.raises(ValueError, match="at least 2 samples"):
-        RelationBased()(output(torch.zeros(1, 1), {"e": torch.randn(1, 3)}), output(torch.zeros(1, 1), {"e": torch.randn(1, 3)}))
+        RelationBased()(
+            output(torch.zeros(1, 1), {"e": torch.randn(1, 3)}), output(torch.zeros(1, 1), {"e": torch.randn(1, 3)})
+        )

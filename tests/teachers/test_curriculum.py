@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from raykd.teachers import CurriculumTeacher, NeuralNetworkTeacher, build_from_config, pacing_fraction
 

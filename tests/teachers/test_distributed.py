@@ -8,7 +8,6 @@ import torch
 from raykd.models import build_model
 from raykd.teachers import DistributedTeacher, build_from_config, make_shard_plan, pipeline_layers
 
-from .conftest import SPEC
 
 DEEP = {"type": "mlp", "in_features": 8, "hidden": [16, 16, 16], "num_classes": 4}
 LAYERS = ["body.layer1", "body.layer2", "body.layer3", "head"]

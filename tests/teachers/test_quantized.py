@@ -47,3 +47,12 @@ def test_gpu_precisions(trained_mlp, precision):
     x, _ = toy_problem(256, seed=3)
     assert teacher.agreement(x) >= 0.95
     assert teacher.requirements().num_gpus == 1.0
+
+
+def test_quantizes_a_pretrained_teacher_and_refuses_an_ensemble(checkpoint_dir, ensemble_dir):
+    pretrained = build_from_config({"kind": "Pretrained", "path": f"{checkpoint_dir}/mlp0.safetensors",
+                                    "spec": {"type": "mlp", "in_features": 8, "hidden": [16, 16], "num_classes": 4}})
+    x, _ = toy_problem(128, seed=4)
+    assert QuantizedTeacher(pretrained).agreement(x) >= INT8_MIN_AGREEMENT
+    with pytest.raises(TypeError, match="needs a single network"):
+        QuantizedTeacher(build_from_config({"kind": "Ensemble", "checkpoint": str(ensemble_dir)}))
