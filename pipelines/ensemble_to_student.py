@@ -8,8 +8,6 @@ Runs on a local Ray (`python pipelines/ensemble_to_student.py`) or on a cluster
 from __future__ import annotations
 
 import functools
-import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -20,6 +18,7 @@ from raykd.config import PipelineConfig, parse_args
 from raykd.data import InputSpec, read_inputs, resolve_inputs, split_inputs, to_numpy
 from raykd.models import build_model, count_parameters
 from raykd.models.fit import accuracy, predict_logits
+from raykd.runtime import init_ray
 from raykd.report import StageTimer, format_table, write_report
 from raykd.soft_targets import (
     SoftTargetMeta,
@@ -35,15 +34,11 @@ from raykd.train import StudentRunConfig, fit_student, load_student
 
 
 def run(cfg: PipelineConfig) -> dict:
-    import ray
-
     timer = StageTimer()
     out = Path(cfg.output or Path("runs") / time.strftime("ensemble_to_student-%Y%m%d-%H%M%S")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     # Inside `ray job submit` this connects to the job's cluster; elsewhere it starts a local one.
-    ray.init(logging_level=logging.WARNING, log_to_driver=False, ignore_reinit_error=True)
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    init_ray()
 
     # 1. Data: the embedded digits or the user's Parquet, split by a hash of the id.
     with timer.stage("data"):
@@ -165,7 +160,6 @@ def run(cfg: PipelineConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     run(parse_args(argv, description=__doc__))
     return 0
 

@@ -120,13 +120,13 @@ class SoftTargetConfig:
 
 @dataclass
 class StudentConfig:
-    hidden: list[int] = field(default_factory=lambda: [64])
+    hidden: list[int] = field(default_factory=lambda: [256])
     strategy: str = "ResponseBased"
     temperature: float = 4.0
     alpha: float = 0.9
     params: dict[str, Any] = field(default_factory=dict)
     """Extra constructor arguments of the strategy."""
-    epochs: int = 60
+    epochs: int = 40
     batch_size: int = 32
     """Per worker."""
     lr: float = 3e-3

@@ -11,6 +11,7 @@ os.environ.setdefault("RAY_DATA_EXECUTION_NO_PROGRESS_TIMEOUT_S", "120")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 RAY_TEST_CPUS = 2
 
@@ -18,9 +19,8 @@ RAY_TEST_CPUS = 2
 @pytest.fixture(scope="session")
 def ray_session():
     """A local Ray with 2 CPUs shared by every test that needs Ray; actors take fractions of a CPU."""
-    import ray
+    from raykd.runtime import init_ray
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=RAY_TEST_CPUS, include_dashboard=False, log_to_driver=False)
+    ray = init_ray(num_cpus=RAY_TEST_CPUS, include_dashboard=False)
     yield ray
     ray.shutdown()

@@ -7,6 +7,7 @@ Ray Train's data shards, reporting and checkpoints around them.
 from __future__ import annotations
 
 import tempfile
+import time
 from typing import Any, Iterable
 
 import numpy as np
@@ -145,7 +146,7 @@ def train_student_loop(config: dict[str, Any]) -> None:
     for epoch in range(start_epoch, cfg.epochs):
         if strategy is not None and hasattr(strategy, "set_epoch"):
             strategy.set_epoch(epoch)
-        losses = []
+        losses, epoch_start = [], time.perf_counter()
         for batch in train_batches.epoch(epoch):
             if optimizer is None:
                 # Strategies may build their modules from the first batch's shapes: materialise
@@ -168,7 +169,13 @@ def train_student_loop(config: dict[str, Any]) -> None:
             losses.append(float(loss))
 
         val_accuracy, val_loss = evaluate(student, val_batches.epoch(epoch))
-        metrics = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"), "val_accuracy": val_accuracy, "val_loss": val_loss}
+        metrics = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)) if losses else float("nan"),
+            "val_accuracy": val_accuracy,
+            "val_loss": val_loss,
+            "epoch_seconds": time.perf_counter() - epoch_start,
+        }
         stop = stopper.step(val_accuracy) if stopper else False
         last = stop or epoch == cfg.epochs - 1
         with tempfile.TemporaryDirectory() as tmp:
