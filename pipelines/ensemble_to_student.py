@@ -8,6 +8,7 @@ Runs on a local Ray (`python pipelines/ensemble_to_student.py`) or on a cluster
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 import time
 from pathlib import Path
@@ -28,9 +29,12 @@ from raykd.soft_targets import (
     read_soft_targets,
     teacher_fingerprint,
 )
-from raykd.teachers.checkpoint import load_ensemble, load_members, save_members
+from raykd import strategies
+from raykd.teachers import build_from_config
+from raykd.teachers.checkpoint import load_members, save_members
 from raykd.teachers.train import train_members
 from raykd.train import StudentRunConfig, fit_student, load_student
+from raykd.train.loop import needs_online_teacher
 
 
 def run(cfg: PipelineConfig) -> dict:
@@ -59,7 +63,8 @@ def run(cfg: PipelineConfig) -> dict:
             specs = [{**m, "in_features": inputs.num_features, "num_classes": num_classes} for m in cfg.teacher.members]
             members = train_members(specs, train["x"], train["label"], cfg.teacher.epochs, cfg.teacher.lr, cfg.seed)
         save_members(teacher_dir, members)
-        ensemble = load_ensemble(teacher_dir, cfg.teacher.combine)
+        teacher_config = {"kind": cfg.teacher.kind, "checkpoint": str(teacher_dir), **cfg.teacher.params}
+        ensemble = build_from_config(teacher_config)
         if ensemble.num_classes != num_classes:
             raise ValueError(f"teachers predict {ensemble.num_classes} classes but the labels have {num_classes}")
         teachers = [
@@ -74,7 +79,7 @@ def run(cfg: PipelineConfig) -> dict:
         meta = SoftTargetMeta(teacher=ensemble.describe(), teacher_hash=teacher_fingerprint(ensemble), num_classes=num_classes, k=k)
         soft = generate_soft_targets(
             splits["train"],
-            functools.partial(load_ensemble, str(teacher_dir), cfg.teacher.combine),
+            functools.partial(build_from_config, teacher_config),
             out / "soft_targets",
             meta,
             batch_size=cfg.soft_targets.batch_size,
@@ -83,9 +88,15 @@ def run(cfg: PipelineConfig) -> dict:
             num_gpus=cfg.soft_targets.num_gpus,
         )
 
-    # 4. Student: Ray Train workers read inputs joined with soft targets by id.
-    student_spec = {"type": "mlp", "in_features": inputs.num_features, "hidden": list(cfg.student.hidden), "num_classes": num_classes}
+    # 4. Student: Ray Train workers read inputs joined with soft targets by id; strategies that
+    #    need teacher features run the teacher inside each worker instead.
     s = cfg.student
+    student_spec = {**s.model, "in_features": inputs.num_features, "num_classes": num_classes}
+    student_layers = s.layers or list(build_model(student_spec).feature_layers)
+    params = strategy_params(s, n_data=int(train["id"].max()) + 1)
+    online_config = teacher_config
+    if needs_online_teacher(strategies.build(s.strategy, **params)):
+        online_config = {**teacher_config, "layers": cfg.teacher.layers or default_teacher_layers(cfg, members, len(student_layers))}
     cache = s.cache_shards if s.cache_shards is not None else splits["train"].size_bytes() < 512 * 2**20
 
     def train_student(strategy: str | None, train_ds, name: str) -> dict:
@@ -93,7 +104,7 @@ def run(cfg: PipelineConfig) -> dict:
             model_spec=student_spec,
             num_classes=num_classes,
             strategy=strategy,
-            strategy_params={"temperature": s.temperature, "alpha": s.alpha, **s.params} if strategy == "ResponseBased" else dict(s.params),
+            strategy_params=params if strategy else {},
             epochs=s.epochs,
             batch_size=s.batch_size,
             lr=s.lr,
@@ -104,7 +115,8 @@ def run(cfg: PipelineConfig) -> dict:
             min_delta=s.min_delta,
             patience=s.patience,
             cache_shards=cache,
-            teacher_factory=functools.partial(load_ensemble, str(teacher_dir), cfg.teacher.combine),
+            student_layers=student_layers,
+            teacher_factory=functools.partial(build_from_config, online_config),
         )
         fit = fit_student(
             run_cfg,
@@ -138,7 +150,13 @@ def run(cfg: PipelineConfig) -> dict:
     soft_bytes = sum(p.stat().st_size for p in list_parts(soft.path))
     report = {
         "teachers": teachers,
-        "ensemble": {"accuracy": ensemble_accuracy, "params": count_parameters(ensemble), "combine": cfg.teacher.combine, "checkpoint": str(teacher_dir)},
+        "ensemble": {
+            "kind": cfg.teacher.kind,
+            "accuracy": ensemble_accuracy,
+            "params": count_parameters(ensemble),
+            "combine": getattr(ensemble, "combine", None),
+            "checkpoint": str(teacher_dir),
+        },
         "student": {
             "params": count_parameters(build_model(student_spec)),
             "strategy": s.strategy,
@@ -157,6 +175,23 @@ def run(cfg: PipelineConfig) -> dict:
     print(format_table(report))
     print(f"\nreport: {out / 'report.json'}  {out / 'report.md'}")
     return report
+
+
+def strategy_params(s, n_data: int) -> dict:
+    """The strategy's constructor arguments, by what its constructor takes: student.temperature
+    and student.alpha, the dataset size for a memory bank (n_data, with at most n_data negatives
+    nce_k), then the user's `student.params`, which win."""
+    accepted = inspect.signature(strategies.STRATEGIES.get(s.strategy)).parameters
+    offered = {"temperature": s.temperature, "alpha": s.alpha, "n_data": n_data, "nce_k": min(16384, n_data)}
+    return {**{k: v for k, v in offered.items() if k in accepted}, **s.params}
+
+
+def default_teacher_layers(cfg: PipelineConfig, members, count: int) -> list[str]:
+    """The first member's last `count` feature layers, qualified by member for an Ensemble."""
+    names = list(getattr(members[0].model, "feature_layers", []))[-count:]
+    if not names:
+        raise ValueError("the first teacher member declares no feature layers; set teacher.layers")
+    return [f"member0.{n}" for n in names] if cfg.teacher.kind == "Ensemble" else names
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,6 +63,14 @@ class DataConfig:
 
 @dataclass
 class TeacherConfig:
+    kind: str = "Ensemble"
+    """A `TeacherModelType` name; the soft-target actors build it with `teachers.build_from_config`
+    from the member checkpoint and `params`."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Extra arguments of the kind's `from_config` (e.g. combine: vote for Ensemble)."""
+    layers: list[str] | None = None
+    """Teacher features for feature strategies; default: the first member's last feature layers,
+    as many as the student has ("member0.fc" for an Ensemble)."""
     checkpoint: str | None = None
     """A directory of teacher weights (safetensors + teachers.json); None trains new teachers."""
     members: list[dict[str, Any]] = field(
@@ -76,10 +84,9 @@ class TeacherConfig:
     which come from the data); member i is trained with seed+i."""
     epochs: int = 30
     lr: float = 1e-3
-    combine: str = "mean_logits"
 
     def validate(self) -> None:
-        from raykd.teachers import COMBINE_MODES
+        from raykd import teachers
 
         if self.checkpoint is not None and not Path(self.checkpoint).is_dir():
             _fail("teacher.checkpoint", f"is not a directory: {self.checkpoint!r}")
@@ -93,8 +100,8 @@ class TeacherConfig:
         _at_least("teacher.epochs", self.epochs, 1)
         if not self.lr > 0:
             _fail("teacher.lr", f"must be > 0, got {self.lr}")
-        if self.combine not in COMBINE_MODES:
-            _fail("teacher.combine", f"must be one of {list(COMBINE_MODES)}, got {self.combine!r}")
+        if self.kind not in teachers.available():
+            _fail("teacher.kind", f"must be one of {teachers.available()}, got {self.kind!r}")
 
 
 @dataclass
@@ -120,7 +127,10 @@ class SoftTargetConfig:
 
 @dataclass
 class StudentConfig:
-    hidden: list[int] = field(default_factory=lambda: [256])
+    model: dict[str, Any] = field(default_factory=lambda: {"type": "mlp", "hidden": [256]})
+    """Architecture spec without sizes (they come from the data), as for teacher members."""
+    layers: list[str] | None = None
+    """Student features for feature strategies; default: the model's `feature_layers`."""
     strategy: str = "ResponseBased"
     temperature: float = 4.0
     alpha: float = 0.9
@@ -152,8 +162,10 @@ class StudentConfig:
         if not self.temperature > 0:
             _fail("student.temperature", f"must be > 0, got {self.temperature}")
         _in_unit("student.alpha", self.alpha)
-        if not self.hidden or min(self.hidden) < 1:
-            _fail("student.hidden", f"must list positive widths, got {self.hidden}")
+        from raykd.models import ARCHITECTURES
+
+        if not isinstance(self.model, dict) or self.model.get("type") not in ARCHITECTURES:
+            _fail("student.model", f"must be a mapping with type in {sorted(ARCHITECTURES)}, got {self.model!r}")
         _at_least("student.epochs", self.epochs, 1)
         _at_least("student.batch_size", self.batch_size, 1)
         if not self.lr > 0:
@@ -215,8 +227,8 @@ _FLAG_FIELDS = {
     "--label-column": ("data.label_column", str),
     "--limit": ("data.limit", int),
     "--teachers": ("teacher.checkpoint", str),
+    "--teacher-kind": ("teacher.kind", str),
     "--teacher-epochs": ("teacher.epochs", int),
-    "--combine": ("teacher.combine", str),
     "--k": ("soft_targets.k", int),
     "--pool-size": ("soft_targets.pool_size", int),
     "--strategy": ("student.strategy", str),

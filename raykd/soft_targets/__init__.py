@@ -1,14 +1,18 @@
 """Soft targets: teacher actor pool, top-k codec, Parquet schema, resumable part store, reader."""
 
-from raykd.soft_targets.actor import SoftTargetActor
+from raykd.soft_targets.actor import TeacherActor
 from raykd.soft_targets.codec import decode_topk, encode_topk, index_dtype
-from raykd.soft_targets.pipeline import SoftTargetRun, generate_soft_targets
+from raykd.soft_targets.encoders import PartEncoder, TopKEncoder
+from raykd.soft_targets.pipeline import SoftTargetRun, generate_parts, generate_soft_targets
 from raykd.soft_targets.reader import join_with_inputs, read_soft_targets
 from raykd.soft_targets.schema import SoftTargetMeta, teacher_fingerprint
 from raykd.soft_targets.store import list_parts, read_ids, validate_exactly_once
 
 __all__ = [
-    "SoftTargetActor",
+    "PartEncoder",
+    "TeacherActor",
+    "TopKEncoder",
+    "generate_parts",
     "SoftTargetMeta",
     "SoftTargetRun",
     "decode_topk",

@@ -12,10 +12,10 @@ import pyarrow as pa
 import torch
 from torch import nn
 
-__all__ = ["SoftTargetMeta", "FORMAT_VERSION", "soft_target_schema", "to_table", "teacher_fingerprint"]
+__all__ = ["SoftTargetMeta", "FORMAT_VERSION", "to_table", "teacher_fingerprint", "METADATA_KEY"]
 
 FORMAT_VERSION = "1"
-_KEY = b"raykd.soft_targets"
+METADATA_KEY = _KEY = b"raykd.soft_targets"
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,18 @@ class SoftTargetMeta:
     num_classes: int
     k: int
     logits: str = "raw"  # values are temperature-free logits; apply T when decoding
+    full_logits: bool = False
+    """Also store every class's logit (float32) in a `logits` column."""
+    feature: str | None = None
+    """Also store this teacher feature, flattened, as a float16 `features` column."""
     format_version: str = FORMAT_VERSION
 
     def to_metadata(self) -> dict[bytes, bytes]:
         return {_KEY: json.dumps(asdict(self), sort_keys=True).encode()}
+
+    def identity(self) -> dict[str, Any]:
+        """What must match for two runs' parts to share a directory."""
+        return {k: v for k, v in asdict(self).items() if k != "teacher"}
 
     @classmethod
     def from_schema(cls, schema: pa.Schema, where: str) -> "SoftTargetMeta":
@@ -40,28 +48,20 @@ class SoftTargetMeta:
         return cls(**json.loads(raw))
 
 
-def soft_target_schema(meta: SoftTargetMeta, index_type: np.dtype) -> pa.Schema:
-    return pa.schema(
-        [
-            pa.field("id", pa.int64(), nullable=False),
-            pa.field("topk_values", pa.list_(pa.float16(), meta.k), nullable=False),
-            pa.field("topk_indices", pa.list_(pa.from_numpy_dtype(index_type), meta.k), nullable=False),
-        ],
-        metadata=meta.to_metadata(),
-    )
+def _fixed_list(values: np.ndarray) -> pa.FixedSizeListArray:
+    """(B, n) array -> Arrow fixed-size lists of n, without copying the values."""
+    return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(values).reshape(-1)), values.shape[1])
 
 
-def to_table(ids: np.ndarray, values: np.ndarray, indices: np.ndarray, meta: SoftTargetMeta) -> pa.Table:
-    k = meta.k
-    schema = soft_target_schema(meta, indices.dtype)
-    return pa.Table.from_arrays(
-        [
-            pa.array(ids, type=pa.int64()),
-            pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), k),
-            pa.FixedSizeListArray.from_arrays(pa.array(indices.reshape(-1)), k),
-        ],
-        schema=schema,
-    )
+def to_table(
+    ids: np.ndarray, values: np.ndarray, indices: np.ndarray, meta: SoftTargetMeta, extras: dict[str, np.ndarray] | None = None
+) -> pa.Table:
+    """Columns `id`, `topk_values` (float16), `topk_indices` (smallest int type), then any of
+    `logsumexp` (float32), `logits` (float32, all classes), `features` (float16)."""
+    columns = {"id": pa.array(ids, type=pa.int64()), "topk_values": _fixed_list(values), "topk_indices": _fixed_list(indices)}
+    for name, array in (extras or {}).items():
+        columns[name] = _fixed_list(array) if array.ndim == 2 else pa.array(array)
+    return pa.table(columns).replace_schema_metadata(meta.to_metadata())
 
 
 def teacher_fingerprint(model: nn.Module) -> str:

@@ -8,6 +8,7 @@ writer leaves no partial part behind, only a hidden temp file that readers ignor
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import uuid
 from pathlib import Path
@@ -16,9 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raykd.soft_targets.schema import SoftTargetMeta
+from raykd.soft_targets.schema import METADATA_KEY, SoftTargetMeta
 
-__all__ = ["part_name", "write_part", "list_parts", "read_meta", "read_ids", "check_compatible", "validate_exactly_once"]
+__all__ = ["part_name", "write_part", "list_parts", "read_meta", "read_identity", "read_ids", "check_compatible", "validate_exactly_once"]
 
 PART_GLOB = "part-*.parquet"
 
@@ -40,15 +41,30 @@ def list_parts(directory: str | Path) -> list[Path]:
     return sorted(Path(directory).glob(PART_GLOB))
 
 
-def read_meta(directory: str | Path) -> SoftTargetMeta | None:
+def _first_schema(directory: str | Path) -> tuple[Path, pa.Schema] | None:
     parts = list_parts(directory)
     if not parts:
         return None
     try:
-        schema = pq.read_schema(parts[0])
+        return parts[0], pq.read_schema(parts[0])
     except (pa.ArrowInvalid, OSError) as err:
         raise ValueError(f"soft-target file {parts[0]} is corrupt ({err}); delete it and rerun to regenerate it") from err
-    return SoftTargetMeta.from_schema(schema, str(parts[0]))
+
+
+def read_meta(directory: str | Path) -> SoftTargetMeta | None:
+    found = _first_schema(directory)
+    return None if found is None else SoftTargetMeta.from_schema(found[1], str(found[0]))
+
+
+def read_identity(directory: str | Path) -> dict | None:
+    """The stored metadata minus the free-form teacher description."""
+    found = _first_schema(directory)
+    if found is None:
+        return None
+    raw = (found[1].metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise ValueError(f"{found[0]} was not written by raykd (no {METADATA_KEY.decode()} metadata); use another directory")
+    return {k: v for k, v in json.loads(raw).items() if k != "teacher"}
 
 
 def read_ids(directory: str | Path) -> np.ndarray:
@@ -62,17 +78,17 @@ def read_ids(directory: str | Path) -> np.ndarray:
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
 
 
-def check_compatible(directory: str | Path, meta: SoftTargetMeta) -> None:
-    """Refuse to mix targets of different teachers (or k) in one directory."""
-    existing = read_meta(directory)
+def check_compatible(directory: str | Path, identity: dict) -> None:
+    """Refuse to mix parts of different teachers (or formats, or k) in one directory."""
+    existing = read_identity(directory)
     if existing is None:
         return
-    if existing.teacher_hash != meta.teacher_hash or existing.k != meta.k or existing.num_classes != meta.num_classes:
+    differ = {k: (existing.get(k), identity.get(k)) for k in set(existing) | set(identity) if existing.get(k) != identity.get(k)}
+    if differ:
+        shown = {k: (str(a)[:16], str(b)[:16]) for k, (a, b) in sorted(differ.items())}
         raise ValueError(
-            f"{directory} already holds soft targets of a different teacher or format "
-            f"(teacher hash {existing.teacher_hash[:12]} k={existing.k} classes={existing.num_classes}, "
-            f"this run: {meta.teacher_hash[:12]} k={meta.k} classes={meta.num_classes}); refusing to mix them. "
-            "Start fresh by deleting that directory or choose another --output."
+            f"{directory} already holds parts of a different teacher or format (stored vs this run: {shown}); "
+            "refusing to mix them. Start fresh by deleting that directory or choose another --output."
         )
 
 

@@ -21,7 +21,7 @@ from raykd.strategies.hidden_state import HiddenStateDistillation
 from raykd.strategies.hybrid import Hybrid
 from raykd.strategies.neuron_selectivity import NeuronSelectivity
 from raykd.strategies.probabilistic import ProbabilisticTransfer
-from raykd.strategies.registry import available, build, register
+from raykd.strategies.registry import STRATEGIES, available, build, register
 from raykd.strategies.relation import RelationBased
 from raykd.strategies.response import ResponseBased
 from raykd.strategies.self_distillation import SelfDistillation
@@ -29,6 +29,7 @@ from raykd.strategies.similarity import SimilarityPreserving
 from raykd.strategies.variational import VariationalInformation
 
 __all__ = [
+    "STRATEGIES",
     "available",
     "build",
     "register",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, Sequence
+from typing import Callable, Iterable, Literal, NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -55,6 +55,14 @@ class Strategy(nn.Module):
 
     def _build(self, student: ModelOutput, teacher: ModelOutput) -> None:
         """Create learnable parts from shapes; a no-op for strategies without any."""
+
+    def prepare(self, teacher_outputs: Callable[[], Iterable[ModelOutput]]) -> None:
+        """Called once by the trainer before distillation starts, after `materialize`.
+
+        `teacher_outputs()` returns the teacher's outputs over the training data; strategies that
+        pre-train a part on them (FactorTransfer's paraphraser) call it, the rest ignore it, so the
+        teacher pass is only paid for when needed.
+        """
 
     def extra_repr(self) -> str:
         return f"weight={self.weight}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -91,9 +91,11 @@ class FactorTransfer(Strategy):
         teacher_channels: int | None = None,
         conv: bool = True,
         rate: float = 0.5,
+        pretrain_epochs: int = 10,
         weight: float = 200.0,
     ) -> None:
         super().__init__(weight)
+        self.pretrain_epochs = check_positive_int("pretrain_epochs", pretrain_epochs)
         if not 0 < rate <= 1:
             raise ValueError(f"rate must be in (0, 1], got {rate}")
         self.pairs = check_pairs(pairs)
@@ -184,6 +186,14 @@ class FactorTransfer(Strategy):
         self.paraphraser.zero_grad(set_to_none=True)  # nothing of the pre-training leaks into the next step
         self.paraphraser_trained.fill_(True)
         return history
+
+    def prepare(self, teacher_outputs: Callable[[], Iterable[ModelOutput]]) -> None:
+        """Pre-trains the paraphraser for `pretrain_epochs` on the teacher's paired feature."""
+        if bool(self.paraphraser_trained):
+            return
+        name = self.pairs[0][1] if self.pairs is not None else None
+        features = [o.feature(name) if name is not None else o.last_feature() for o in teacher_outputs()]
+        self.pretrain_paraphraser(features, epochs=self.pretrain_epochs)
 
     def forward(self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
         (p,) = feature_pairs(student, teacher, self.pairs, default="last")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -178,6 +178,11 @@ class Hybrid(Strategy):
         for module in self.components:
             if hasattr(module, "set_epoch"):
                 module.set_epoch(epoch)
+
+    def prepare(self, teacher_outputs: Callable[[], Iterable[ModelOutput]]) -> None:
+        for module in self.components:
+            if hasattr(module, "prepare"):
+                module.prepare(teacher_outputs)
 
     def materialize(self, student: ModelOutput, teacher: ModelOutput) -> "Hybrid":
         for module in self.components:

@@ -16,7 +16,7 @@ from torch import nn
 
 from raykd.models import build_model
 
-__all__ = ["MemberCheckpoint", "save_members", "load_members", "load_ensemble", "MANIFEST"]
+__all__ = ["MemberCheckpoint", "save_members", "load_members", "MANIFEST"]
 
 MANIFEST = "teachers.json"
 
@@ -58,11 +58,3 @@ def load_members(directory: str | Path) -> tuple[list[MemberCheckpoint], dict[st
         members.append(MemberCheckpoint(entry["name"], entry["spec"], model))
     return members, {k: v for k, v in manifest.items() if k != "members"}
 
-
-def load_ensemble(directory: str | Path, combine: str = "mean_logits"):
-    """An Ensemble teacher over every member of a checkpoint directory (a picklable factory target)."""
-    from raykd.teachers.ensemble import EnsembleTeacher
-    from raykd.teachers.neural_network import NeuralNetworkTeacher
-
-    members, _ = load_members(directory)
-    return EnsembleTeacher([NeuralNetworkTeacher(m.model, name=m.name) for m in members], combine=combine)

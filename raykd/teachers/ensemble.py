@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import OrderedDict
 from typing import Any, Iterable, Sequence
 
@@ -79,13 +80,27 @@ class EnsembleTeacher(Teacher):
         layers: Iterable[str] = (),
         vectorize: bool = True,
     ) -> "EnsembleTeacher":
-        """Every member of a checkpoint directory written by `save_members`."""
+        """Every member of a checkpoint directory written by `save_members`.
+
+        `layers` names features to record: `"member0.body.conv2"` hooks one member (its features
+        come back under that same name), a bare `"body.layer1"` hooks every member.
+        """
         from raykd.teachers.checkpoint import load_members
         from raykd.teachers.neural_network import NeuralNetworkTeacher
 
         members, _ = load_members(checkpoint)
         layers = list(layers)
-        teachers = [NeuralNetworkTeacher(m.model, layers=layers, name=m.name) for m in members]
+        qualified = [re.match(r"^member(\d+)\.(.+)$", name) for name in layers]
+        for name, match in zip(layers, qualified):
+            if match and int(match.group(1)) >= len(members):
+                raise ValueError(f"teacher layer {name!r}: the ensemble has members 0..{len(members) - 1}")
+        shared = [name for name, match in zip(layers, qualified) if match is None]
+        teachers = [
+            NeuralNetworkTeacher(
+                m.model, layers=[mt.group(2) for mt in qualified if mt and int(mt.group(1)) == i] + shared, name=m.name
+            )
+            for i, m in enumerate(members)
+        ]
         return cls(teachers, combine=combine, weights=weights, vectorize=vectorize)
 
     def forward(self, inputs: Any) -> ModelOutput:

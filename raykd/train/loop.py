@@ -39,7 +39,8 @@ def student_loss(
     num_classes: int,
     teacher: nn.Module | None = None,
 ) -> torch.Tensor:
-    """The loss of one batch: cross-entropy alone, or the strategy on student vs teacher outputs."""
+    """The loss of one batch: cross-entropy alone, or the strategy on student vs teacher outputs
+    (plus cross-entropy when the strategy uses neither logits nor labels)."""
     out = student(batch["x"])
     student_out = out if isinstance(out, ModelOutput) else ModelOutput(logits=out)
     if strategy is None:
@@ -48,8 +49,13 @@ def student_loss(
         teacher_out = teacher.predict(batch["x"])
     else:
         teacher_out = ModelOutput(logits=decode_topk(batch["topk_values"], batch["topk_indices"], num_classes))
-    extras = {"index": batch["id"]} if "index" in getattr(strategy, "requires", ()) else {}
-    return strategy(student_out, teacher_out, batch.get("label"), **extras)
+    requires = getattr(strategy, "requires", frozenset())
+    extras = {"index": batch["id"]} if "index" in requires else {}
+    loss = strategy(student_out, teacher_out, batch.get("label"), **extras)
+    if not {"logits", "labels"} & set(requires):
+        # Feature-only losses carry no label signal; like the CRD benchmark (γ=1) add cross-entropy.
+        loss = loss + F.cross_entropy(student_out.logits, batch["label"])
+    return loss
 
 
 @torch.inference_mode()
@@ -82,6 +88,7 @@ class ShardBatches:
         self.shard, self.batch_size, self.device, self.seed = shard, batch_size, device, seed
         self.cache, self.shuffle = cache, shuffle
         self._tensors: dict[str, torch.Tensor] | None = None
+        self._streaming = False
 
     def _stream(self, epoch: int) -> Iterable[dict[str, torch.Tensor]]:
         shuffle = {"local_shuffle_buffer_size": 4 * self.batch_size, "local_shuffle_seed": self.seed + epoch} if self.shuffle else {}
@@ -89,7 +96,16 @@ class ShardBatches:
 
     def epoch(self, epoch: int) -> Iterable[dict[str, torch.Tensor]]:
         if not self.cache:
-            yield from self._stream(epoch)
+            if self._streaming:
+                raise RuntimeError(
+                    "a second pass over the shard started while one is running (a strategy's prepare() "
+                    "step); set student.cache_shards: true so the shard is held in memory"
+                )
+            self._streaming = True
+            try:
+                yield from self._stream(epoch)
+            finally:
+                self._streaming = False
             return
         if self._tensors is None:
             parts = list(self.shard.iter_torch_batches(batch_size=4096, device=self.device))
@@ -154,6 +170,8 @@ def train_student_loop(config: dict[str, Any]) -> None:
                 if strategy is not None:
                     with torch.no_grad():
                         student_loss(student, strategy, batch, cfg.num_classes, teacher)
+                    if teacher is not None:
+                        strategy.prepare(lambda: [teacher.predict(b["x"]) for b in train_batches.epoch(0)])
                     if world > 1 and any(True for _ in strategy.parameters()):
                         strategy = ray.train.torch.prepare_model(strategy)
                     if "strategy" in resumed:

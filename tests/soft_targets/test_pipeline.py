@@ -22,7 +22,8 @@ from raykd.soft_targets import (
     teacher_fingerprint,
     validate_exactly_once,
 )
-from raykd.teachers.checkpoint import MemberCheckpoint, load_ensemble, save_members
+from raykd.teachers import build_from_config
+from raykd.teachers.checkpoint import MemberCheckpoint, save_members
 
 pytestmark = pytest.mark.ray
 
@@ -41,6 +42,10 @@ def _teacher_dir(tmp_path, arrays, seed: int):
         model = fit_classifier(build_model(spec), arrays["x"], arrays["label"], epochs=3, seed=seed + i)
         members.append(MemberCheckpoint(f"member{i}", spec, model))
     return save_members(tmp_path / f"teachers-{seed}", members)
+
+
+def load_ensemble(directory):
+    return build_from_config({"kind": "Ensemble", "checkpoint": str(directory)})
 
 
 def _meta(teacher, k):
