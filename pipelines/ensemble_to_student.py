@@ -11,10 +11,12 @@ import functools
 import inspect
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from raykd import strategies
 from raykd.config import PipelineConfig, parse_args
 from raykd.data import InputSpec, read_inputs, resolve_inputs, split_inputs, to_numpy
 from raykd.models import build_model, count_parameters
@@ -23,13 +25,13 @@ from raykd.runtime import init_ray
 from raykd.report import StageTimer, format_table, write_report
 from raykd.soft_targets import (
     SoftTargetMeta,
+    SoftTargetRun,
     generate_soft_targets,
     join_with_inputs,
     list_parts,
     read_soft_targets,
     teacher_fingerprint,
 )
-from raykd import strategies
 from raykd.teachers import build_from_config
 from raykd.teachers.checkpoint import load_members, save_members
 from raykd.teachers.train import train_members
@@ -37,8 +39,25 @@ from raykd.train import StudentRunConfig, fit_student, load_student
 from raykd.train.loop import needs_online_teacher
 
 
-def run(cfg: PipelineConfig) -> dict:
-    timer = StageTimer()
+@dataclass
+class Prepared:
+    """What stages 1-3 hand to the students: data, teachers and the soft targets on disk."""
+
+    out: Path
+    num_features: int
+    num_classes: int
+    splits: dict
+    train: dict
+    test: dict
+    members: list
+    teacher_config: dict
+    teachers: list
+    ensemble: dict
+    soft: SoftTargetRun
+    kd_train: object  # the train split joined with its soft targets (a Ray Dataset)
+
+
+def prepare(cfg: PipelineConfig, timer: StageTimer) -> Prepared:
     out = Path(cfg.output or Path("runs") / time.strftime("ensemble_to_student-%Y%m%d-%H%M%S")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     # Inside `ray job submit` this connects to the job's cluster; elsewhere it starts a local one.
@@ -64,19 +83,25 @@ def run(cfg: PipelineConfig) -> dict:
             members = train_members(specs, train["x"], train["label"], cfg.teacher.epochs, cfg.teacher.lr, cfg.seed)
         save_members(teacher_dir, members)
         teacher_config = {"kind": cfg.teacher.kind, "checkpoint": str(teacher_dir), **cfg.teacher.params}
-        ensemble = build_from_config(teacher_config)
-        if ensemble.num_classes != num_classes:
-            raise ValueError(f"teachers predict {ensemble.num_classes} classes but the labels have {num_classes}")
+        teacher = build_from_config(teacher_config)
+        if teacher.num_classes != num_classes:
+            raise ValueError(f"teachers predict {teacher.num_classes} classes but the labels have {num_classes}")
         teachers = [
             {"name": m.name, "params": count_parameters(m.model), "accuracy": accuracy(predict_logits(m.model, test["x"]), test["label"])}
             for m in members
         ]
-        ensemble_accuracy = accuracy(ensemble.predict(torch.as_tensor(test["x"])).logits, test["label"])
+        ensemble = {
+            "kind": cfg.teacher.kind,
+            "accuracy": accuracy(teacher.predict(torch.as_tensor(test["x"])).logits, test["label"]),
+            "params": count_parameters(teacher),
+            "combine": getattr(teacher, "combine", None),
+            "checkpoint": str(teacher_dir),
+        }
 
     # 3. Soft targets: the train split streamed through a teacher actor pool into Parquet.
     with timer.stage("soft_targets"):
         k = cfg.soft_targets.k or num_classes
-        meta = SoftTargetMeta(teacher=ensemble.describe(), teacher_hash=teacher_fingerprint(ensemble), num_classes=num_classes, k=k)
+        meta = SoftTargetMeta(teacher=teacher.describe(), teacher_hash=teacher_fingerprint(teacher), num_classes=num_classes, k=k)
         soft = generate_soft_targets(
             splits["train"],
             functools.partial(build_from_config, teacher_config),
@@ -87,93 +112,107 @@ def run(cfg: PipelineConfig) -> dict:
             num_cpus=cfg.soft_targets.num_cpus,
             num_gpus=cfg.soft_targets.num_gpus,
         )
-
-    # 4. Student: Ray Train workers read inputs joined with soft targets by id; strategies that
-    #    need teacher features run the teacher inside each worker instead.
-    s = cfg.student
-    student_spec = {**s.model, "in_features": inputs.num_features, "num_classes": num_classes}
-    student_layers = s.layers or list(build_model(student_spec).feature_layers)
-    params = strategy_params(s, n_data=int(train["id"].max()) + 1)
-    online_config = teacher_config
-    if needs_online_teacher(strategies.build(s.strategy, **params)):
-        online_config = {**teacher_config, "layers": cfg.teacher.layers or default_teacher_layers(cfg, members, len(student_layers))}
-    cache = s.cache_shards if s.cache_shards is not None else splits["train"].size_bytes() < 512 * 2**20
-
-    def train_student(strategy: str | None, train_ds, name: str) -> dict:
-        run_cfg = StudentRunConfig(
-            model_spec=student_spec,
-            num_classes=num_classes,
-            strategy=strategy,
-            strategy_params=params if strategy else {},
-            epochs=s.epochs,
-            batch_size=s.batch_size,
-            lr=s.lr,
-            seed=cfg.seed,
-            checkpoint_every=s.checkpoint_every,
-            keep_best=s.keep_best,
-            early_stopping=s.early_stopping,
-            min_delta=s.min_delta,
-            patience=s.patience,
-            cache_shards=cache,
-            student_layers=student_layers,
-            teacher_factory=functools.partial(build_from_config, online_config),
-        )
-        fit = fit_student(
-            run_cfg,
-            train_ds,
-            splits["val"],
-            name=name,
-            storage_path=out / "checkpoints",
-            num_workers=s.num_workers,
-            use_gpu=s.use_gpu,
-            cpus_per_worker=s.cpus_per_worker,
-            max_failures=s.max_failures,
-        )
-        model, _ = load_student(fit.best_checkpoint)
-        return {
-            "accuracy": accuracy(predict_logits(model, test["x"]), test["label"]),
-            "val_accuracy": fit.best_val_accuracy,
-            "epochs": int(fit.last_metrics.get("epoch", s.epochs - 1)) + 1,
-            "checkpoint": fit.best_checkpoint,
-        }
-
-    with timer.stage("student_kd"):
         soft_ds, _ = read_soft_targets(soft.path)
-        joined = join_with_inputs(splits["train"], soft_ds, expected_rows=len(train["id"]))
-        kd = train_student(s.strategy, joined, "student_kd")
+        kd_train = join_with_inputs(splits["train"], soft_ds, expected_rows=len(train["id"]))
+    return Prepared(out, inputs.num_features, num_classes, splits, train, test, members, teacher_config, teachers, ensemble, soft, kd_train)
 
+
+def train_student(cfg: PipelineConfig, prep: Prepared, strategy: str | None, name: str) -> dict:
+    """4. One student on Ray Train: with `strategy` on the inputs joined with their soft targets,
+    or on labels only (`strategy=None`). Strategies that need teacher features run the teacher
+    inside each worker instead."""
+    s = cfg.student
+    student_spec = {**s.model, "in_features": prep.num_features, "num_classes": prep.num_classes}
+    student_layers = s.layers or list(build_model(student_spec).feature_layers)
+    params = strategy_params(s, n_data=int(prep.train["id"].max()) + 1) if strategy else {}
+    online_config = prep.teacher_config
+    if strategy and needs_online_teacher(strategies.build(strategy, **params)):
+        online_config = {**online_config, "layers": cfg.teacher.layers or default_teacher_layers(cfg, prep.members, len(student_layers))}
+    run_cfg = StudentRunConfig(
+        model_spec=student_spec,
+        num_classes=prep.num_classes,
+        strategy=strategy,
+        strategy_params=params,
+        epochs=s.epochs,
+        batch_size=s.batch_size,
+        lr=s.lr,
+        seed=cfg.seed,
+        checkpoint_every=s.checkpoint_every,
+        keep_best=s.keep_best,
+        early_stopping=s.early_stopping,
+        min_delta=s.min_delta,
+        patience=s.patience,
+        cache_shards=s.cache_shards if s.cache_shards is not None else prep.splits["train"].size_bytes() < 512 * 2**20,
+        student_layers=student_layers,
+        teacher_factory=functools.partial(build_from_config, online_config),
+    )
+    fit = fit_student(
+        run_cfg,
+        prep.kd_train if strategy else prep.splits["train"],
+        prep.splits["val"],
+        name=name,
+        storage_path=prep.out / "checkpoints",
+        num_workers=s.num_workers,
+        use_gpu=s.use_gpu,
+        cpus_per_worker=s.cpus_per_worker,
+        max_failures=s.max_failures,
+    )
+    model, _ = load_student(fit.best_checkpoint)
+    return {
+        "accuracy": accuracy(predict_logits(model, prep.test["x"]), prep.test["label"]),
+        "val_accuracy": fit.best_val_accuracy,
+        "epochs": int(fit.last_metrics.get("epoch", s.epochs - 1)) + 1,
+        "epoch_seconds": float(fit.last_metrics.get("epoch_seconds", float("nan"))),
+        "fit_seconds": fit.seconds,
+        "params": count_parameters(model),
+        "checkpoint": fit.best_checkpoint,
+    }
+
+
+def run(cfg: PipelineConfig) -> dict:
+    timer = StageTimer()
+    prep = prepare(cfg, timer)
+    s = cfg.student
+    with timer.stage("student_kd"):
+        kd = train_student(cfg, prep, s.strategy, "student_kd")
     baseline = None
     if s.baseline:
         with timer.stage("student_baseline"):
-            baseline = train_student(None, splits["train"], "student_baseline")
+            baseline = train_student(cfg, prep, None, "student_baseline")
 
-    soft_bytes = sum(p.stat().st_size for p in list_parts(soft.path))
+    soft = prep.soft
     report = {
-        "teachers": teachers,
-        "ensemble": {
-            "kind": cfg.teacher.kind,
-            "accuracy": ensemble_accuracy,
-            "params": count_parameters(ensemble),
-            "combine": getattr(ensemble, "combine", None),
-            "checkpoint": str(teacher_dir),
-        },
+        "teachers": prep.teachers,
+        "ensemble": prep.ensemble,
         "student": {
-            "params": count_parameters(build_model(student_spec)),
+            "params": kd["params"],
+            "model": s.model,
             "strategy": s.strategy,
             "temperature": s.temperature,
             "alpha": s.alpha,
             "kd": kd,
             "baseline": baseline,
         },
-        "soft_targets": {"path": soft.path, "rows": soft.rows, "k": k, "parts": soft.parts, "bytes_per_sample": soft_bytes / soft.rows},
-        "data": {"source": cfg.data.path or "sklearn digits (embedded)", "train": len(train["id"]), "val": int(splits["val"].count()), "test": len(test["id"])},
+        "soft_targets": {
+            "path": soft.path,
+            "rows": soft.rows,
+            "k": cfg.soft_targets.k or prep.num_classes,
+            "parts": soft.parts,
+            "bytes_per_sample": sum(p.stat().st_size for p in list_parts(soft.path)) / soft.rows,
+        },
+        "data": {
+            "source": cfg.data.path or "sklearn digits (embedded)",
+            "train": len(prep.train["id"]),
+            "val": int(prep.splits["val"].count()),
+            "test": len(prep.test["id"]),
+        },
         "seed": cfg.seed,
         "config": cfg.to_dict(),
         "seconds": timer.total(),
     }
-    write_report(out, report)
+    write_report(prep.out, report)
     print(format_table(report))
-    print(f"\nreport: {out / 'report.json'}  {out / 'report.md'}")
+    print(f"\nreport: {prep.out / 'report.json'}  {prep.out / 'report.md'}")
     return report
 
 

@@ -26,3 +26,23 @@ __all__ = [
     "teacher_fingerprint",
     "validate_exactly_once",
 ]
+
+from raykd.soft_targets.pseudo_label import (  # noqa: E402
+    PSEUDO_LABEL_COLUMNS,
+    PSEUDO_LABEL_FORMAT,
+    PseudoLabelEncoder,
+    pseudo_label_stats,
+    read_pseudo_labels,
+    select_pseudo_labels,
+    with_accepted,
+)
+
+__all__ += [
+    "PSEUDO_LABEL_COLUMNS",
+    "PSEUDO_LABEL_FORMAT",
+    "PseudoLabelEncoder",
+    "pseudo_label_stats",
+    "read_pseudo_labels",
+    "select_pseudo_labels",
+    "with_accepted",
+]

@@ -3,10 +3,26 @@
 It builds the teacher once in `__init__`; for each batch it runs the encoder (teacher forward and
 reduction, on the teacher's device) and writes the part file itself, so full teacher outputs
 never cross the object store: only a one-row summary per batch does.
+
+Throughput details (see `benchmarks/soft_targets.py`):
+
+- CPU: torch's intra-op threads are set to `threads` (Ray starts workers with
+  OMP_NUM_THREADS = the actor's whole CPUs, i.e. 1 for a fractional actor, which halves a
+  2-core machine's throughput).
+- GPU: inputs go through a reused pinned host buffer with a non-blocking copy; the forward runs
+  under bf16 autocast (`precision="auto"`); encoders reduce outputs to top-k on the device, so
+  only B·k numbers come back.
+- With several calls in flight per actor (`max_concurrent_calls_per_actor > 1` with true
+  multi-threading), the forward runs under a lock, one at a time, while other calls convert
+  batches and write their Parquet parts.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -17,7 +33,9 @@ from raykd.soft_targets.encoders import PartEncoder
 from raykd.soft_targets.store import write_part
 from raykd.teachers.base import Teacher
 
-__all__ = ["TeacherActor", "pick_device"]
+__all__ = ["PRECISIONS", "TeacherActor", "pick_device", "pick_threads"]
+
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def pick_device(device: str) -> torch.device:
@@ -26,14 +44,75 @@ def pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def pick_threads(threads: int | None, replicas_per_node: int = 1) -> int:
+    """`threads`, or this machine's usable cores split among the replicas that share it."""
+    if threads is not None:
+        return max(1, int(threads))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, replicas_per_node))
+
+
+def autocast_context(device: torch.device, precision: str):
+    """bf16 autocast on CUDA for `auto`/`bf16`; full precision otherwise (CPU `auto` stays fp32)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"soft_targets.precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 class TeacherActor:
-    def __init__(self, teacher_factory: Callable[[], Teacher], encoder: PartEncoder, out_dir: str, device: str = "auto") -> None:
+    """`__call__(batch) -> {"part": [name], "rows": [n]}`; the part file holds the encoder's table."""
+
+    def __init__(
+        self,
+        teacher_factory: Callable[[], Teacher],
+        encoder: PartEncoder,
+        out_dir: str,
+        device: str = "auto",
+        threads: int | None = None,
+        precision: str = "auto",
+        compression: str = "zstd",
+        replicas_per_node: int = 1,
+    ) -> None:
         self.device = pick_device(device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(pick_threads(threads, replicas_per_node))
+        elif threads is not None:
+            torch.set_num_threads(max(1, int(threads)))
         self.teacher = teacher_factory().to(self.device).eval()
         self.encoder = encoder
         self.out_dir = Path(out_dir)
+        self.precision = precision
+        self.compression = compression
+        autocast_context(self.device, precision)  # validates `precision` before the first batch
+        self._forward_lock = threading.Lock()
+        self._pinned: torch.Tensor | None = None
+
+    def to_device(self, x: np.ndarray) -> torch.Tensor:
+        """A batch column on the teacher's device; on CUDA through a reused pinned buffer."""
+        with warnings.catch_warnings():
+            # zero-copy batches are read-only views; the tensor is only read, never written.
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            t = torch.from_numpy(np.asarray(x))
+        if t.dtype == torch.float64:
+            t = t.float()
+        if self.device.type != "cuda":
+            return t
+        if self._pinned is None or self._pinned.numel() < t.numel() or self._pinned.dtype != t.dtype:
+            self._pinned = torch.empty(t.numel(), dtype=t.dtype, pin_memory=True)
+        staged = self._pinned[: t.numel()].view(t.shape)
+        staged.copy_(t)
+        return staged.to(self.device, non_blocking=True)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        x = torch.as_tensor(batch["x"]).to(self.device, non_blocking=True)
-        part = write_part(self.encoder(batch, x, self.teacher), self.out_dir)
-        return {"part": np.array([part.name]), "rows": np.array([len(batch["id"])], dtype=np.int64)}
+        if len(batch["id"]) == 0:
+            return {"part": np.array([], dtype=str), "rows": np.array([], dtype=np.int64)}
+        with self._forward_lock:  # one forward at a time; the pinned buffer is reused under it
+            x = self.to_device(batch["x"])
+            with autocast_context(self.device, self.precision):
+                table = self.encoder(batch, x, self.teacher)
+            if self.device.type == "cuda":
+                torch.cuda.current_stream(self.device).synchronize()  # the staged copy is consumed
+        part = write_part(table, self.out_dir, self.compression)
+        return {"part": np.array([part.name]), "rows": np.array([table.num_rows], dtype=np.int64)}

@@ -1,4 +1,15 @@
-"""The soft-target stage: stream inputs through a teacher actor pool into a part-file directory."""
+"""The soft-target stage: stream inputs through a teacher actor pool into a part-file directory.
+
+Exactly once, also across failures:
+
+- Each batch becomes one Parquet part named by a hash of its ids, written to a hidden temp file
+  and renamed, so a killed writer leaves no partial part, and a batch that Ray retries after an
+  actor dies (Ray Data restarts map actors and retries their tasks by default) lands on the same
+  name instead of adding rows.
+- A rerun after the driver died reads the ids already written and sends only the missing ones
+  through the teachers; parts of another teacher or format in the directory are refused.
+- At the end `validate_exactly_once` proves that every input id is in exactly one row.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +20,21 @@ from typing import Callable
 
 import numpy as np
 
-from raykd.soft_targets.actor import TeacherActor
+from raykd.soft_targets.actor import PRECISIONS, TeacherActor
+from raykd.soft_targets.codec import check_k
 from raykd.soft_targets.encoders import PartEncoder, TopKEncoder
 from raykd.soft_targets.schema import SoftTargetMeta
-from raykd.soft_targets.store import check_compatible, list_parts, read_ids, validate_exactly_once
+from raykd.soft_targets.store import (
+    COMPRESSIONS,
+    check_compatible,
+    list_parts,
+    read_ids,
+    remove_temp_files,
+    validate_exactly_once,
+)
 from raykd.teachers.base import Teacher
 
-__all__ = ["SoftTargetRun", "generate_parts", "generate_soft_targets", "collect_ids"]
+__all__ = ["SoftTargetRun", "generate_parts", "generate_soft_targets", "collect_ids", "check_inputs"]
 
 
 @dataclass(frozen=True)
@@ -32,8 +51,34 @@ def collect_ids(ds) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
+def check_inputs(inputs, columns: tuple[str, ...]) -> None:
+    """Errors naming what is missing, before the teachers start."""
+    import pyarrow as pa
+
+    if not hasattr(inputs, "schema") or not hasattr(inputs, "map_batches"):
+        raise TypeError(
+            f"inputs must be a Ray Dataset with columns {list(columns)}, got {type(inputs).__name__}; "
+            "wrap arrays with ray.data.from_numpy/from_arrow or use raykd.data.read_inputs"
+        )
+    schema = inputs.schema()
+    if schema is None:
+        raise ValueError("inputs are empty (no rows, no schema); there is nothing to make soft targets for")
+    names = list(schema.names)
+    if "id" not in columns or "id" not in names:
+        raise ValueError(
+            f"inputs have no 'id' column (columns: {names}); soft targets are keyed by id, so every input "
+            "row needs a unique integer id: add one, or read the data with raykd.data.read_inputs(--id-column)"
+        )
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise ValueError(f"inputs lack columns {missing} that the encoder needs (columns: {names})")
+    id_type = schema.types[names.index("id")]
+    if isinstance(id_type, pa.DataType) and not pa.types.is_integer(id_type):
+        raise ValueError(f"input column 'id' must hold integers, got {id_type}")
+
+
 def _drop_done(batch: dict[str, np.ndarray], done: np.ndarray) -> dict[str, np.ndarray]:
-    keep = ~np.isin(batch["id"], done)
+    keep = ~np.isin(batch["id"], done, assume_unique=False)
     return {k: v[keep] for k, v in batch.items()}
 
 
@@ -47,32 +92,71 @@ def generate_parts(
     pool_size: int = 1,
     num_cpus: float = 0.5,
     num_gpus: float = 0.0,
+    columns: tuple[str, ...] = ("id", "x"),
+    device: str = "auto",
+    threads: int | None = None,
+    precision: str = "auto",
+    compression: str = "zstd",
+    max_concurrent_calls: int = 1,
 ) -> SoftTargetRun:
     """Runs `encoder` on every id of `inputs` (a Ray Dataset with `id`, `x`) exactly once.
 
     Ids already present in `out_dir` from an earlier, interrupted run are skipped; a directory
     holding another teacher's or format's parts is refused. Fractional `num_cpus` keeps CPUs free
-    for the read tasks.
+    for the read tasks. `columns` are the input columns the encoder sees.
+
+    Throughput knobs (measured in `benchmarks/soft_targets.py`): `threads` sets torch's threads in
+    each CPU actor (default: the node's cores divided by `pool_size`, since Ray would otherwise give
+    a fractional-CPU actor one thread); `precision` "auto" runs bf16 autocast on CUDA and fp32 on
+    CPU; `compression` of the Parquet parts ("zstd", "lz4", "snappy", "none");
+    `max_concurrent_calls` > 1 lets an actor convert and write one batch while the next one runs
+    through the teacher (the forward itself stays one at a time). Inputs that are not materialised
+    are read twice: once for the ids that the exact-once check needs, once for the teachers.
     """
     import ray.data
 
+    if batch_size < 1 or pool_size < 1 or max_concurrent_calls < 1:
+        raise ValueError(
+            f"batch_size, pool_size and max_concurrent_calls must be >= 1, got {batch_size}, {pool_size}, {max_concurrent_calls}"
+        )
+    if precision not in PRECISIONS:
+        raise ValueError(f"soft_targets.precision must be one of {PRECISIONS}, got {precision!r}")
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"soft_targets.compression must be one of {COMPRESSIONS}, got {compression!r}")
     start = time.perf_counter()
+    check_inputs(inputs, tuple(columns))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_compatible(out_dir, encoder.metadata)
+    remove_temp_files(out_dir)
     expected = collect_ids(inputs)
     if len(np.unique(expected)) != len(expected):
         raise ValueError("input ids are not unique; outputs are keyed by id, so each id must appear once")
     done = np.unique(read_ids(out_dir))
-    todo = inputs.select_columns(["id", "x"])
+    todo = inputs.select_columns(list(columns))
     if len(done):
-        todo = todo.map_batches(_drop_done, batch_format="numpy", fn_kwargs={"done": done})
+        todo = todo.map_batches(_drop_done, batch_format="numpy", fn_kwargs={"done": done}, num_cpus=0.25)
+    concurrent = max_concurrent_calls > 1
     written = todo.map_batches(
         TeacherActor,
-        fn_constructor_kwargs={"teacher_factory": teacher_factory, "encoder": encoder, "out_dir": str(out_dir)},
-        compute=ray.data.ActorPoolStrategy(size=pool_size),
+        fn_constructor_kwargs={
+            "teacher_factory": teacher_factory,
+            "encoder": encoder,
+            "out_dir": str(out_dir),
+            "device": device,
+            "threads": threads,
+            "precision": precision,
+            "compression": compression,
+            "replicas_per_node": pool_size,
+        },
+        compute=ray.data.ActorPoolStrategy(
+            size=pool_size,
+            max_concurrent_calls_per_actor=max_concurrent_calls if concurrent else None,
+            enable_true_multi_threading=concurrent or None,
+        ),
         batch_size=batch_size,
         batch_format="numpy",
+        zero_copy_batch=True,  # read-only views of the blocks; the actor never writes to them
         num_cpus=num_cpus,
         num_gpus=num_gpus,
     )
@@ -85,4 +169,5 @@ def generate_soft_targets(
     inputs, teacher_factory: Callable[[], Teacher], out_dir: str | Path, meta: SoftTargetMeta, **pool: object
 ) -> SoftTargetRun:
     """Top-k soft targets (see `TopKEncoder`) for every id of `inputs`; `pool` as in `generate_parts`."""
+    check_k(meta.k, meta.num_classes)  # also checked when meta is built; before any Ray work either way
     return generate_parts(inputs, teacher_factory, TopKEncoder(meta), out_dir, **pool)  # type: ignore[arg-type]

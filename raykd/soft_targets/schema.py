@@ -1,4 +1,18 @@
-"""The soft-target Parquet schema and its metadata (what teacher, how many classes, which k)."""
+"""The soft-target Parquet schema and its metadata (what teacher, how many classes, which k).
+
+One row per input id:
+
+| column | type | holds |
+|---|---|---|
+| `id` | int64 | the input's id (unique over the directory) |
+| `topk_values` | fixed_size_list<float16>[k] | the teacher's raw logits at its k largest classes, largest first |
+| `topk_indices` | fixed_size_list<uint8/16/32>[k] | those classes (smallest type that holds C - 1) |
+| `logsumexp` | float32 | log Σ_c exp(z_c) over all C raw logits (for residual decoding) |
+| `logits` | fixed_size_list<float32>[C] | optional (`full_logits=True`): every raw logit |
+| `features` | fixed_size_list<float16>[d] | optional (`feature=NAME`): one teacher feature, flattened |
+
+Every file's schema metadata holds `SoftTargetMeta` as JSON under `raykd.soft_targets`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +25,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 from torch import nn
+
+from raykd.soft_targets.codec import check_k
 
 __all__ = ["SoftTargetMeta", "FORMAT_VERSION", "to_table", "teacher_fingerprint", "METADATA_KEY"]
 
@@ -32,6 +48,14 @@ class SoftTargetMeta:
     feature: str | None = None
     """Also store this teacher feature, flattened, as a float16 `features` column."""
     format_version: str = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        # Fail here, on the driver, before any Ray work starts.
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 2:
+            raise ValueError(f"soft_targets.num_classes must be an integer >= 2, got {self.num_classes!r}")
+        check_k(self.k, self.num_classes)
+        if self.logits != "raw":
+            raise ValueError(f"soft_targets.logits must be 'raw' (temperature-free logits), got {self.logits!r}")
 
     def to_metadata(self) -> dict[bytes, bytes]:
         return {_KEY: json.dumps(asdict(self), sort_keys=True).encode()}

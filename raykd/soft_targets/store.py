@@ -19,22 +19,51 @@ import pyarrow.parquet as pq
 
 from raykd.soft_targets.schema import METADATA_KEY, SoftTargetMeta
 
-__all__ = ["part_name", "write_part", "list_parts", "read_meta", "read_identity", "read_ids", "check_compatible", "validate_exactly_once"]
+__all__ = [
+    "COMPRESSIONS",
+    "part_name",
+    "write_part",
+    "list_parts",
+    "remove_temp_files",
+    "read_meta",
+    "read_identity",
+    "read_ids",
+    "check_compatible",
+    "validate_exactly_once",
+]
 
 PART_GLOB = "part-*.parquet"
+TEMP_GLOB = ".tmp-*.parquet"
+COMPRESSIONS = ("zstd", "lz4", "snappy", "none")
 
 
 def part_name(ids: np.ndarray) -> str:
     return f"part-{hashlib.sha1(np.ascontiguousarray(ids, dtype=np.int64).tobytes()).hexdigest()[:20]}.parquet"
 
 
-def write_part(table: pa.Table, directory: str | Path) -> Path:
+def write_part(table: pa.Table, directory: str | Path, compression: str = "zstd") -> Path:
+    """Writes `table` as one part named by its ids: to a hidden temp file, then renamed.
+
+    Dictionary encoding is off: soft-target columns are dense numbers, where it costs write time
+    and, here, also bytes.
+    """
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"soft_targets.compression must be one of {COMPRESSIONS}, got {compression!r}")
     directory = Path(directory)
     final = directory / part_name(table.column("id").to_numpy())
     tmp = directory / f".tmp-{uuid.uuid4().hex}.parquet"
-    pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, tmp, compression=compression, use_dictionary=False)
     os.replace(tmp, final)
     return final
+
+
+def remove_temp_files(directory: str | Path) -> int:
+    """Deletes the hidden temp files that killed writers left behind; returns how many."""
+    removed = 0
+    for tmp in Path(directory).glob(TEMP_GLOB):
+        tmp.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def list_parts(directory: str | Path) -> list[Path]:

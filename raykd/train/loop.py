@@ -28,8 +28,12 @@ __all__ = ["train_student_loop", "student_loss", "evaluate", "needs_online_teach
 ONLINE_NEEDS = {"features", "attentions", "hidden_states"}
 
 
+def _unwrap(module: nn.Module) -> nn.Module:
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+
 def needs_online_teacher(strategy: nn.Module | None) -> bool:
-    return strategy is not None and bool(ONLINE_NEEDS & set(getattr(strategy, "requires", ())))
+    return strategy is not None and bool(ONLINE_NEEDS & set(getattr(_unwrap(strategy), "requires", ())))
 
 
 def student_loss(
@@ -49,7 +53,7 @@ def student_loss(
         teacher_out = teacher.predict(batch["x"])
     else:
         teacher_out = ModelOutput(logits=decode_topk(batch["topk_values"], batch["topk_indices"], num_classes))
-    requires = getattr(strategy, "requires", frozenset())
+    requires = getattr(_unwrap(strategy), "requires", frozenset())
     extras = {"index": batch["id"]} if "index" in requires else {}
     loss = strategy(student_out, teacher_out, batch.get("label"), **extras)
     if not {"logits", "labels"} & set(requires):
@@ -119,10 +123,6 @@ class ShardBatches:
             yield {k: v[idx] for k, v in self._tensors.items()}
 
 
-def _unwrap(module: nn.Module) -> nn.Module:
-    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
-
-
 def train_student_loop(config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
@@ -160,8 +160,8 @@ def train_student_loop(config: dict[str, Any]) -> None:
     train_batches = ShardBatches(ray.train.get_dataset_shard("train"), cfg.batch_size, device, cfg.seed, cfg.cache_shards)
     val_batches = ShardBatches(ray.train.get_dataset_shard("val"), 1024, device, cfg.seed, cfg.cache_shards, shuffle=False)
     for epoch in range(start_epoch, cfg.epochs):
-        if strategy is not None and hasattr(strategy, "set_epoch"):
-            strategy.set_epoch(epoch)
+        if strategy is not None and hasattr(_unwrap(strategy), "set_epoch"):
+            _unwrap(strategy).set_epoch(epoch)
         losses, epoch_start = [], time.perf_counter()
         for batch in train_batches.epoch(epoch):
             if optimizer is None:
@@ -171,9 +171,10 @@ def train_student_loop(config: dict[str, Any]) -> None:
                     with torch.no_grad():
                         student_loss(student, strategy, batch, cfg.num_classes, teacher)
                     if teacher is not None:
-                        strategy.prepare(lambda: [teacher.predict(b["x"]) for b in train_batches.epoch(0)])
+                        _unwrap(strategy).prepare(lambda: [teacher.predict(b["x"]) for b in train_batches.epoch(0)])
                     if world > 1 and any(True for _ in strategy.parameters()):
-                        strategy = ray.train.torch.prepare_model(strategy)
+                        # Some parts train only in some phases (a frozen paraphraser): let DDP skip them.
+                        strategy = ray.train.torch.prepare_model(strategy, parallel_strategy_kwargs={"find_unused_parameters": True})
                     if "strategy" in resumed:
                         _unwrap(strategy).load_state_dict(resumed["strategy"])
                 params = list(student.parameters()) + (list(strategy.parameters()) if strategy is not None else [])

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
+from pipelines import ensemble_to_student as pipeline
+
 pytestmark = pytest.mark.ray
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_pipeline(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "pipelines" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_pipeline_writes_a_complete_report(ray_session, tmp_path):
-    pipeline = load_pipeline("ensemble_to_student")
     out = tmp_path / "run"
     report = pipeline.run(
         pipeline.parse_args(

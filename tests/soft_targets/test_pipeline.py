@@ -48,6 +48,11 @@ def load_ensemble(directory):
     return build_from_config({"kind": "Ensemble", "checkpoint": str(directory)})
 
 
+def ensemble_factory(directory):
+    """A picklable factory that Ray workers can import (test modules are not on their path)."""
+    return functools.partial(build_from_config, {"kind": "Ensemble", "checkpoint": str(directory)})
+
+
 def _meta(teacher, k):
     return SoftTargetMeta(teacher=teacher.describe(), teacher_hash=teacher_fingerprint(teacher), num_classes=10, k=k)
 
@@ -57,7 +62,7 @@ def test_every_id_exactly_once_and_values_decode_to_the_teachers_top_k(digits_sl
     teacher_dir = _teacher_dir(tmp_path, arrays, seed=0)
     teacher = load_ensemble(teacher_dir)
     out = tmp_path / "soft"
-    run = generate_soft_targets(ds, functools.partial(load_ensemble, str(teacher_dir)), out, _meta(teacher, 3), batch_size=64)
+    run = generate_soft_targets(ds, ensemble_factory(teacher_dir), out, _meta(teacher, 3), batch_size=64)
     assert (run.rows, run.new_rows) == (240, 240)
 
     table = pq.read_table(list_parts(out)[0])
@@ -83,7 +88,7 @@ def test_every_id_exactly_once_and_values_decode_to_the_teachers_top_k(digits_sl
 def test_rerun_writes_only_what_is_missing(digits_slice, tmp_path):
     ds, arrays = digits_slice
     teacher_dir = _teacher_dir(tmp_path, arrays, seed=0)
-    factory = functools.partial(load_ensemble, str(teacher_dir))
+    factory = ensemble_factory(teacher_dir)
     meta = _meta(load_ensemble(teacher_dir), 10)
     out = tmp_path / "soft"
     generate_soft_targets(ds, factory, out, meta, batch_size=64)
@@ -104,10 +109,10 @@ def test_a_different_teacher_is_refused_and_nothing_is_lost(digits_slice, tmp_pa
     first = _teacher_dir(tmp_path, arrays, seed=0)
     second = _teacher_dir(tmp_path, arrays, seed=7)
     out = tmp_path / "soft"
-    generate_soft_targets(ds, functools.partial(load_ensemble, str(first)), out, _meta(load_ensemble(first), 10))
+    generate_soft_targets(ds, ensemble_factory(first), out, _meta(load_ensemble(first), 10))
     before = sorted(p.name for p in list_parts(out))
     with pytest.raises(ValueError, match=r"different teacher.*refusing to mix them.*deleting that directory"):
-        generate_soft_targets(ds, functools.partial(load_ensemble, str(second)), out, _meta(load_ensemble(second), 10))
+        generate_soft_targets(ds, ensemble_factory(second), out, _meta(load_ensemble(second), 10))
     assert sorted(p.name for p in list_parts(out)) == before
 
 
@@ -115,7 +120,7 @@ def test_validation_reports_duplicates_and_missing_ids(digits_slice, tmp_path):
     ds, arrays = digits_slice
     teacher_dir = _teacher_dir(tmp_path, arrays, seed=0)
     out = tmp_path / "soft"
-    generate_soft_targets(ds, functools.partial(load_ensemble, str(teacher_dir)), out, _meta(load_ensemble(teacher_dir), 10), batch_size=64)
+    generate_soft_targets(ds, ensemble_factory(teacher_dir), out, _meta(load_ensemble(teacher_dir), 10), batch_size=64)
     first = list_parts(out)[0]
     (out / "part-copy.parquet").write_bytes(first.read_bytes())
     with pytest.raises(ValueError, match=r"not exact: 0 ids missing, \d+ duplicated"):

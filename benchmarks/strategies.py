@@ -1,0 +1,107 @@
+"""Every distillation strategy on the embedded digits, same teacher, 3 seeds each.
+
+The data, the teacher ensemble and its soft targets are made once (the teacher runs once);
+then each strategy trains the same CNN student through the pipeline's Ray Train path, beside a
+labels-only baseline. Writes benchmarks/results/strategies.md and ends with one JSON line.
+
+    python benchmarks/strategies.py [--seeds 3] [--epochs 30] [--only ResponseBased RelationBased]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipelines.ensemble_to_student import prepare, train_student  # noqa: E402
+from raykd.config import PipelineConfig, StudentConfig  # noqa: E402
+from raykd.report import StageTimer  # noqa: E402
+
+# One student for every strategy; its channels equal teacher member1's so FSP (which needs equal
+# channel counts, as in the paper) can pair them.
+STUDENT = {"type": "cnn", "channels": [16, 32], "embed": 16}
+TEACHER_LAYERS = ["member1.body.conv1", "member1.body.conv2", "member1.fc"]
+STUDENT_LAYERS = ["body.conv1", "body.conv2", "fc"]
+SPATIAL = {"AttentionBased", "NeuronSelectivity", "FlowBased", "SelfDistillation"}  # need (B, C, H, W) maps
+PARAMS = {
+    "Hybrid": {"components": [{"name": "ResponseBased", "params": {"temperature": 4.0, "alpha": 0.9}}, {"name": "FeatureBased"}]},
+}
+STRATEGIES = [
+    "ResponseBased", "FeatureBased", "AttentionBased", "RelationBased", "ContrastiveBased", "SimilarityPreserving",
+    "FlowBased", "ProbabilisticTransfer", "VariationalInformation", "FactorTransfer", "NeuronSelectivity",
+    "SelfDistillation", "Hybrid", "CorrelationCongruence", "DecoupledKD",
+]
+# Not run here: DistilBERT and HiddenStateDistillation need transformer hidden states, and
+# DetectionDistillation needs detection heads; pipelines/transformer_distill.py and the unit
+# tests cover them.
+
+
+def student_config(name: str | None, epochs: int) -> StudentConfig:
+    spatial = name in SPATIAL
+    return StudentConfig(
+        model=dict(STUDENT),
+        layers=STUDENT_LAYERS[:2] if spatial else STUDENT_LAYERS,
+        strategy=name or "ResponseBased",
+        params=PARAMS.get(name or "", {}),
+        epochs=epochs,
+        baseline=False,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--only", nargs="*", default=None)
+    args = parser.parse_args()
+    names = args.only or STRATEGIES
+
+    work = Path(tempfile.mkdtemp(prefix="raykd-bench-strategies-"))
+    base_cfg = PipelineConfig(output=str(work), student=student_config(None, args.epochs))
+    prep = prepare(base_cfg, StageTimer())
+    rows = []
+    for name in [None, *names]:
+        accs, epoch_seconds = [], []
+        for seed in range(args.seeds):
+            s = student_config(name, args.epochs)
+            teacher = dataclasses.replace(base_cfg.teacher, layers=TEACHER_LAYERS[:2] if name in SPATIAL else TEACHER_LAYERS)
+            cfg = dataclasses.replace(base_cfg, seed=seed, student=s, teacher=teacher)
+            result = train_student(cfg, prep, name, f"{name or 'labels_only'}-seed{seed}")
+            accs.append(result["accuracy"])
+            epoch_seconds.append(result["epoch_seconds"])
+        row = {
+            "strategy": name or "labels only (baseline)",
+            "mean": statistics.mean(accs),
+            "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+            "accuracies": accs,
+            "seconds_per_epoch": statistics.mean(epoch_seconds),
+        }
+        rows.append(row)
+        print(f"{row['strategy']:<24} {100 * row['mean']:6.2f} ± {100 * row['std']:4.2f}  {row['seconds_per_epoch']:.2f} s/epoch", flush=True)
+
+    header = (
+        f"Digits test accuracy (n={len(prep.test['id'])}), student {STUDENT} ({result['params']:,} params), "
+        f"teacher ensemble {prep.ensemble['accuracy'] * 100:.2f}% ({prep.ensemble['params']:,} params), "
+        f"{args.epochs} epochs, {args.seeds} seeds, 2 Ray Train workers on {platform.machine()} CPU "
+        "(seconds per epoch: one worker's training pass, teacher forward included for online strategies).\n\n"
+    )
+    table = ["| strategy | test accuracy (mean ± std) | seconds / epoch |", "|---|---|---|"]
+    table += [f"| {r['strategy']} | {100 * r['mean']:.2f} ± {100 * r['std']:.2f} | {r['seconds_per_epoch']:.2f} |" for r in rows]
+    out = ROOT / "benchmarks" / "results" / "strategies.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("# Strategies on digits\n\n" + header + "\n".join(table) + "\n")
+    print("\n".join(table))
+    print(json.dumps({"benchmark": "strategies", "epochs": args.epochs, "seeds": args.seeds, "teacher_accuracy": prep.ensemble["accuracy"], "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
