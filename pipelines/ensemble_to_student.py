@@ -127,7 +127,7 @@ def train_student(cfg: PipelineConfig, prep: Prepared, strategy: str | None, nam
     params = strategy_params(s, n_data=int(prep.train["id"].max()) + 1) if strategy else {}
     online_config = prep.teacher_config
     if strategy and needs_online_teacher(strategies.build(strategy, **params)):
-        online_config = {**online_config, "layers": cfg.teacher.layers or default_teacher_layers(cfg, prep.members, len(student_layers))}
+        online_config = {**online_config, "layers": cfg.teacher.layers or default_teacher_layers(cfg, prep.members, student_layers)}
     run_cfg = StudentRunConfig(
         model_spec=student_spec,
         num_classes=prep.num_classes,
@@ -225,11 +225,16 @@ def strategy_params(s, n_data: int) -> dict:
     return {**{k: v for k, v in offered.items() if k in accepted}, **s.params}
 
 
-def default_teacher_layers(cfg: PipelineConfig, members, count: int) -> list[str]:
-    """The first member's last `count` feature layers, qualified by member for an Ensemble."""
-    names = list(getattr(members[0].model, "feature_layers", []))[-count:]
-    if not names:
-        raise ValueError("the first teacher member declares no feature layers; set teacher.layers")
+def default_teacher_layers(cfg: PipelineConfig, members, student_layers: list[str]) -> list[str]:
+    """The first member's layers of the same names as the student's where it has them all, else
+    its last len(student_layers) feature layers; qualified by member for an Ensemble."""
+    available = list(getattr(members[0].model, "feature_layers", []))
+    names = student_layers if set(student_layers) <= set(available) else available[-len(student_layers):]
+    if len(names) != len(student_layers):
+        raise ValueError(
+            f"the first teacher member has feature layers {available}, fewer than the student's {student_layers}; "
+            "set teacher.layers"
+        )
     return [f"member0.{n}" for n in names] if cfg.teacher.kind == "Ensemble" else names
 
 

@@ -32,4 +32,5 @@ def init_ray(**kwargs: Any):
         ray.init(runtime_env=runtime_env, **kwargs)
     ray.data.DataContext.get_current().enable_progress_bars = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
     return ray

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "hinton_kd",
     "soft_kl",
     "as_target",
     "check_temperature",
@@ -42,6 +43,11 @@ def check_same_batch(student: torch.Tensor, teacher: torch.Tensor, what: str = "
         raise ValueError(
             f"student and teacher {what} have different batch sizes: {student.shape[0]} vs {teacher.shape[0]}"
         )
+
+
+def hinton_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T² · KL(p_teacher^T || p_student^T), averaged over the batch (Hinton et al. 2015)."""
+    return soft_kl(student_logits, teacher_logits, temperature).mean() * temperature**2
 
 
 def soft_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -13,7 +13,7 @@ from raykd.strategies.functional import (
     check_same_batch,
     check_temperature,
     check_unit_interval,
-    soft_kl,
+    hinton_kd,
 )
 from raykd.strategies.registry import register
 
@@ -45,7 +45,7 @@ class ResponseBased(Strategy):
             raise ValueError(f"student logits {tuple(s.shape)} and teacher logits {tuple(t.shape)} differ in shape")
         check_finite("student logits", s)
         check_finite("teacher logits", t)
-        kd = soft_kl(s, t, self.temperature).mean() * self.temperature**2
+        kd = hinton_kd(s, t, self.temperature)
         if labels is None or self.alpha == 1.0:
             return self.weight * kd
         return self.weight * (self.alpha * kd + (1.0 - self.alpha) * F.cross_entropy(s, labels))

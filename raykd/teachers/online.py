@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from raykd.outputs import ModelOutput
+from raykd.strategies.functional import hinton_kd
 from raykd.teachers.base import Requirements, Teacher
 from raykd.teachers.common import module_bytes, to_tensor
 from raykd.teachers.registry import register
@@ -26,10 +27,7 @@ OPTIMIZERS = ("sgd", "adam")
 
 def mutual_kl(logits: torch.Tensor, peer_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """KL(peer || self) averaged over the batch, scaled by T² as in Hinton et al. 2015. (B, C), (B, C)."""
-    t = temperature
-    log_p = torch.log_softmax(logits / t, -1)
-    log_q = torch.log_softmax(peer_logits.detach() / t, -1)
-    return torch.nn.functional.kl_div(log_p, log_q, log_target=True, reduction="batchmean") * t * t
+    return hinton_kd(logits, peer_logits.detach(), temperature)
 
 
 @register("Online")

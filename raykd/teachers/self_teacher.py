@@ -17,11 +17,12 @@ import torch
 from torch import nn
 
 from raykd.outputs import FeatureExtractor, ModelOutput
+from raykd.strategies.functional import hinton_kd
 from raykd.teachers.base import Teacher
 from raykd.teachers.neural_network import freeze
 from raykd.teachers.registry import register
 
-__all__ = ["SelfTeacher", "GenerationResult", "born_again_generations", "train_generation", "accuracy", "kd_loss"]
+__all__ = ["SelfTeacher", "GenerationResult", "born_again_generations", "train_generation", "accuracy"]
 
 
 @register("Self")
@@ -59,15 +60,6 @@ class SelfTeacher(Teacher):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "generation": self.generation}
-
-
-def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """T² · KL(teacher || student) over (B, C) logits (Hinton et al. 2015)."""
-    t = temperature
-    return nn.functional.kl_div(
-        torch.log_softmax(student_logits / t, -1), torch.log_softmax(teacher_logits / t, -1),
-        log_target=True, reduction="batchmean",
-    ) * t * t
 
 
 @torch.no_grad()
@@ -114,7 +106,7 @@ def train_generation(
             if teacher_logits is None:
                 loss = ce
             else:
-                loss = alpha * kd_loss(logits, teacher_logits[idx], temperature) + (1 - alpha) * ce
+                loss = alpha * hinton_kd(logits, teacher_logits[idx], temperature) + (1 - alpha) * ce
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

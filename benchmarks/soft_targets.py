@@ -1,0 +1,485 @@
+"""Soft targets: throughput of the Ray Data pipeline against a bare PyTorch loop, and the quality
+of top-k soft targets for a student.
+
+Throughput (default), in one process on the same data, alternating so that load from other
+processes on the machine hits both alike:
+  (a) bare loop: the best a user writes by hand: large batches, inference mode, on GPU bf16
+      autocast, pinned memory, non-blocking copies and outputs kept on the device until the end;
+      it computes the same columns (top-k values/indices, logsumexp) and writes one Parquet file.
+  (b) raykd: `generate_soft_targets` (actor pool, part files, exact-once validation included).
+It prints samples/s of both and their ratio, where the pipeline's time goes (start-up, streaming,
+validation), and on GPU the achieved TFLOP/s against the device's peak.
+
+`--quality`: bytes per sample and student accuracy on the digits data for k in {1, 5, 10 (= all
+classes)} under both decodings ("renormalize", "residual"), against the float32 full logits and
+labels alone: an ensemble teacher trained on the train split, a [256] MLP student trained
+in-process with ResponseBased (T=4, alpha=0.9), 3 seeds each.
+
+Both end with ONE JSON line of figures and write their table into
+benchmarks/results/soft_targets.md.
+
+    python benchmarks/soft_targets.py                       # ~2-3 min on 2 CPU cores
+    python benchmarks/soft_targets.py --device cuda --samples 2000000 --width 4096 --depth 4
+    python benchmarks/soft_targets.py --quality
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_DATA_EXECUTION_NO_PROGRESS_TIMEOUT_S", "300")
+
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+import torch  # noqa: E402
+
+from raykd.models import build_model  # noqa: E402
+from raykd.soft_targets import SoftTargetMeta, decode_topk, generate_soft_targets, list_parts, teacher_fingerprint  # noqa: E402
+from raykd.soft_targets.actor import autocast_context, pick_device  # noqa: E402
+from raykd.soft_targets.codec import encode_topk  # noqa: E402
+from raykd.soft_targets.schema import to_table  # noqa: E402
+from raykd.teachers import build_from_config  # noqa: E402
+from raykd.teachers.checkpoint import MemberCheckpoint, save_members  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "soft_targets.md"
+
+# Dense bf16 tensor-core peaks from the vendors' spec sheets (FLOP/s); others are measured.
+PEAK_BF16 = {"H200": 989e12, "H100 SXM": 989e12, "H100 NVL": 835e12, "H100 PCIe": 756e12, "H100": 756e12,
+             "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10G": 70e12, "A10": 125e12}
+
+
+# ---------------------------------------------------------------------------------------------
+# Throughput
+# ---------------------------------------------------------------------------------------------
+def teacher_spec(args) -> dict:
+    if args.teacher == "cnn":
+        return {"type": "cnn", "in_features": args.features, "channels": [args.width // 32, args.width // 16], "num_classes": args.classes}
+    return {"type": "mlp", "in_features": args.features, "hidden": [args.width] * args.depth, "num_classes": args.classes}
+
+
+def flops_per_sample(model: torch.nn.Module, features: int) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.randn(64, features)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        model(x)
+    return counter.get_total_flops() / len(x)
+
+
+def bare_loop(model: torch.nn.Module, x: np.ndarray, ids: np.ndarray, meta: SoftTargetMeta, args, out: Path) -> float:
+    """Seconds for the hand-written loop: forward, top-k on the device, one Parquet file."""
+    device = pick_device(args.device)
+    model = model.to(device).eval()
+    xs = torch.from_numpy(x)
+    if device.type == "cuda":
+        xs = xs.pin_memory()
+    if device.type == "cpu" and args.threads:
+        torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    values, indices, lse = [], [], []
+    with torch.inference_mode(), autocast_context(device, args.precision):
+        for s in range(0, len(xs), args.batch_size):
+            logits = model(xs[s : s + args.batch_size].to(device, non_blocking=True)).float()  # (B, C)
+            v, i = torch.topk(logits, args.k, dim=1)
+            values.append(v.half())
+            indices.append(i.to(torch.uint8 if args.classes <= 256 else torch.int64))
+            lse.append(torch.logsumexp(logits, dim=1))
+        v, i, l = (torch.cat(t).cpu().numpy() for t in (values, indices, lse))  # one sync at the end
+    pq.write_table(to_table(ids, v, i, meta, {"logsumexp": l}), out / "bare.parquet", compression=args.compression, use_dictionary=False)
+    return time.perf_counter() - start
+
+
+def make_dataset(x: np.ndarray, ids: np.ndarray, block_rows: int):
+    """The inputs as a materialised Ray Dataset of `id`, `x` (tensor column) blocks."""
+    import ray.data
+    from ray.data.extensions import ArrowTensorArray
+
+    tables = [
+        pa.table({"id": pa.array(ids[s : s + block_rows]), "x": ArrowTensorArray.from_numpy(x[s : s + block_rows])})
+        for s in range(0, len(ids), block_rows)
+    ]
+    return ray.data.from_arrow(tables).materialize()
+
+
+def pipeline_run(ds, factory, meta: SoftTargetMeta, args, out: Path) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.time()
+    run = generate_soft_targets(
+        ds, factory, out, meta,
+        batch_size=args.batch_size, pool_size=args.replicas, num_cpus=args.actor_cpus, num_gpus=args.gpus_per_replica,
+        device=args.device, threads=args.actor_threads, precision=args.precision, compression=args.compression,
+        max_concurrent_calls=args.concurrent_calls,
+    )  # fmt: skip
+    end = time.time()
+    if run.rows != args.samples or run.new_rows != args.samples:
+        raise RuntimeError(f"pipeline wrote {run.new_rows} new / {run.rows} rows, expected {args.samples}")
+    mtimes = sorted(p.stat().st_mtime for p in list_parts(out))
+    first_rows = pq.read_metadata(min(list_parts(out), key=lambda p: p.stat().st_mtime)).num_rows
+    streaming = (run.rows - first_rows) / max(mtimes[-1] - mtimes[0], 1e-9)
+    return {
+        "seconds": end - start,
+        "startup_s": mtimes[0] - start,  # until the first part exists: ids pass, actor start, first batch
+        "stream_s": mtimes[-1] - mtimes[0],
+        "tail_s": end - mtimes[-1],  # summary collection and exact-once validation
+        "streaming_samples_per_s": streaming,
+        "parts": run.parts,
+    }
+
+
+def peak_flops(device: torch.device) -> tuple[float | None, str]:
+    name = torch.cuda.get_device_name(device)
+    for key, value in PEAK_BF16.items():
+        if key in name:
+            return value, f"{name} spec sheet, dense bf16"
+    a = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ a
+    torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(20):
+        a @ a
+    torch.cuda.synchronize(device)
+    return 20 * 2 * 8192**3 / (time.perf_counter() - start), f"{name}, measured bf16 matmul"
+
+
+def start_ray() -> None:
+    """A fresh local Ray on this machine's cores (never a cluster someone else started)."""
+    from raykd.runtime import init_ray
+
+    init_ray(address="local", num_cpus=os.cpu_count(), include_dashboard=False)
+
+
+def throughput(args) -> dict:
+    import ray
+
+    device = pick_device(args.device)
+    if device.type == "cuda" and args.gpus_per_replica == 0:
+        args.gpus_per_replica = 1.0 / args.replicas
+    if device.type == "cuda" and args.actor_cpus > 0.5:
+        args.actor_cpus = 0.5
+    work = Path(tempfile.mkdtemp(prefix="raykd-bench-soft-"))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((args.samples, args.features), dtype=np.float32)
+    ids = np.arange(args.samples, dtype=np.int64)
+    torch.manual_seed(0)
+    spec = teacher_spec(args)
+    model = build_model(spec).eval()
+    save_members(work / "teacher", [MemberCheckpoint("teacher", spec, model)])
+    factory = functools.partial(build_from_config, {"kind": "NeuralNetwork", "checkpoint": str(work / "teacher")})
+    teacher = factory()
+    meta = SoftTargetMeta(teacher=teacher.describe(), teacher_hash=teacher_fingerprint(teacher), num_classes=args.classes, k=args.k)
+    fps = flops_per_sample(model, args.features)
+
+    t0 = time.perf_counter()
+    start_ray()
+    ray_init_s = time.perf_counter() - t0
+    ds = make_dataset(x, ids, args.block_rows)
+
+    bare_s, pipe = [], []
+    for r in range(args.repeats):
+        bare_s.append(bare_loop(model, x, ids, meta, args, work))
+        pipe.append(pipeline_run(ds, factory, meta, args, work / f"soft-{r}"))
+        print(f"  repeat {r + 1}/{args.repeats}: bare {args.samples / bare_s[-1]:,.0f} samples/s, "
+              f"raykd {args.samples / pipe[-1]['seconds']:,.0f} samples/s", flush=True)
+    ray.shutdown()
+    shutil.rmtree(work, ignore_errors=True)
+
+    best_bare = min(bare_s)
+    best_pipe = min(pipe, key=lambda p: p["seconds"])
+    bare_rate, pipe_rate = args.samples / best_bare, args.samples / best_pipe["seconds"]
+    figures = {
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "cpu_cores": os.cpu_count(),
+        "teacher": spec,
+        "teacher_params": sum(p.numel() for p in model.parameters()),
+        "flops_per_sample": fps,
+        "samples": args.samples,
+        "batch_size": args.batch_size,
+        "k": args.k,
+        "replicas": args.replicas,
+        "actor_threads": args.actor_threads,
+        "compression": args.compression,
+        "concurrent_calls": args.concurrent_calls,
+        "ray_init_s": ray_init_s,
+        "bare_samples_per_s": bare_rate,
+        "raykd_samples_per_s": pipe_rate,
+        "ratio": pipe_rate / bare_rate,
+        "raykd_streaming_samples_per_s": best_pipe["streaming_samples_per_s"],
+        "streaming_ratio": best_pipe["streaming_samples_per_s"] / bare_rate,
+        "raykd_startup_s": best_pipe["startup_s"],
+        "raykd_tail_s": best_pipe["tail_s"],
+        "all_bare_samples_per_s": [args.samples / s for s in bare_s],
+        "all_raykd_samples_per_s": [args.samples / p["seconds"] for p in pipe],
+        "bare_tflops": bare_rate * fps / 1e12,
+        "raykd_tflops": pipe_rate * fps / 1e12,
+    }
+    if device.type == "cuda":
+        peak, source = peak_flops(device)
+        figures.update(peak_tflops=peak / 1e12, peak_source=source, bare_mfu=bare_rate * fps / peak, raykd_mfu=pipe_rate * fps / peak)
+    return figures
+
+
+def throughput_table(f: dict) -> str:
+    rows = [
+        ("bare PyTorch loop", f"{f['bare_samples_per_s']:,.0f}", "1.00", f"{f['bare_tflops'] * 1e3:,.1f}"),
+        ("raykd pipeline, end to end", f"{f['raykd_samples_per_s']:,.0f}", f"{f['ratio']:.2f}", f"{f['raykd_tflops'] * 1e3:,.1f}"),
+        ("raykd pipeline, streaming part", f"{f['raykd_streaming_samples_per_s']:,.0f}", f"{f['streaming_ratio']:.2f}",
+         f"{f['raykd_streaming_samples_per_s'] * f['flops_per_sample'] / 1e9:,.1f}"),
+    ]
+    lines = ["| run | samples/s | ratio to bare | GFLOP/s |", "|---|---:|---:|---:|"]
+    lines += [f"| {' | '.join(r)} |" for r in rows]
+    t = f["teacher"]
+    shape = f"MLP {t['hidden']}" if t["type"] == "mlp" else f"SmallCNN {t['channels']}"
+    lines.append("")
+    lines.append(
+        f"Teacher {shape} ({f['teacher_params']:,} params, {f['flops_per_sample'] / 1e6:.1f} MFLOP/sample), "
+        f"{f['samples']:,} samples of {t['in_features']}-d float32, batch {f['batch_size']}, k={f['k']}, "
+        f"{f['replicas']} replica(s), device {f['device']} ({f['cpu_cores']} CPU cores), compression {f['compression']}. "
+        f"Best of {len(f['all_bare_samples_per_s'])} alternating repeats; all: bare "
+        f"{[round(v) for v in f['all_bare_samples_per_s']]}, raykd {[round(v) for v in f['all_raykd_samples_per_s']]}. "
+        f"raykd start-up (ids pass, actor start, first batch) {f['raykd_startup_s']:.1f} s, "
+        f"after the last part (summary, exact-once validation) {f['raykd_tail_s']:.1f} s."
+    )
+    if "peak_tflops" in f:
+        lines.append(
+            f"GPU: bare {f['bare_tflops']:.1f} TFLOP/s ({f['bare_mfu']:.1%} of peak), raykd {f['raykd_tflops']:.1f} TFLOP/s "
+            f"({f['raykd_mfu']:.1%}) against {f['peak_tflops']:.0f} TFLOP/s ({f['peak_source']})."
+        )
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Quality
+# ---------------------------------------------------------------------------------------------
+def column_bytes(directory: Path) -> dict[str, int]:
+    """Compressed bytes per column over every part, from the Parquet footers."""
+    sizes: dict[str, int] = {}
+    for part in list_parts(directory):
+        md = pq.read_metadata(part)
+        for g in range(md.num_row_groups):
+            rg = md.row_group(g)
+            for c in range(rg.num_columns):
+                col = rg.column(c)
+                name = col.path_in_schema.split(".")[0]
+                sizes[name] = sizes.get(name, 0) + col.total_compressed_size
+    return sizes
+
+
+def read_targets(directory: Path, ids: np.ndarray) -> dict[str, torch.Tensor]:
+    table = pq.ParquetDataset([str(p) for p in list_parts(directory)]).read().sort_by("id")
+    if not np.array_equal(table.column("id").to_numpy(), ids):
+        raise RuntimeError(f"soft targets in {directory} do not cover the train ids exactly")
+
+    def stacked(name: str, dtype) -> torch.Tensor:
+        col = table.column(name).combine_chunks()
+        return torch.from_numpy(col.values.to_numpy(zero_copy_only=False).astype(dtype).reshape(len(col), -1))
+
+    out = {"values": stacked("topk_values", np.float32), "indices": stacked("topk_indices", np.int64),
+           "logsumexp": torch.from_numpy(table.column("logsumexp").to_numpy().astype(np.float32))}  # fmt: skip
+    if "logits" in table.column_names:
+        out["logits"] = stacked("logits", np.float32)
+    return out
+
+
+def train_student(x, y, teacher_logits, test_x, test_y, seed: int, epochs: int, temperature: float, alpha: float) -> float:
+    """A [256] MLP student, Adam 3e-3, batch 32, ResponseBased on the given teacher logits
+    (cross-entropy alone when there are none); returns test accuracy."""
+    import torch.nn.functional as F
+
+    from raykd import strategies
+    from raykd.models.fit import accuracy, predict_logits
+    from raykd.outputs import ModelOutput
+
+    torch.manual_seed(seed)
+    student = build_model({"type": "mlp", "in_features": x.shape[1], "hidden": [256], "num_classes": 10})
+    strategy = strategies.build("ResponseBased", temperature=temperature, alpha=alpha)
+    optimizer = torch.optim.Adam(student.parameters(), lr=3e-3)
+    xs, ys = torch.from_numpy(x), torch.from_numpy(y)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(len(xs), generator=generator)
+        for s in range(0, len(xs), 32):
+            idx = order[s : s + 32]
+            logits = student(xs[idx])
+            if teacher_logits is None:
+                loss = F.cross_entropy(logits, ys[idx])
+            else:
+                loss = strategy(ModelOutput(logits=logits), ModelOutput(logits=teacher_logits[idx]), ys[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return accuracy(predict_logits(student.eval(), test_x), test_y)
+
+
+def quality(args) -> dict:
+    import ray
+
+    from raykd.config import DataConfig, TeacherConfig
+    from raykd.data import InputSpec, read_inputs, resolve_inputs, split_inputs, to_numpy
+    from raykd.models.fit import accuracy
+    from raykd.teachers.train import train_members
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    work = Path(tempfile.mkdtemp(prefix="raykd-bench-quality-"))
+    start_ray()
+    data_cfg, teacher_cfg = DataConfig(), TeacherConfig()
+    inputs = resolve_inputs(InputSpec())
+    splits = split_inputs(read_inputs(inputs), data_cfg.split_seed, data_cfg.val_fraction, data_cfg.test_fraction)
+    train_ds = splits["train"].materialize()
+    train, test = to_numpy(train_ds), to_numpy(splits["test"])
+    specs = [{**m, "in_features": 64, "num_classes": 10} for m in teacher_cfg.members]
+    start = time.perf_counter()
+    members = train_members(specs, train["x"], train["label"], args.teacher_epochs, teacher_cfg.lr, seed=0)
+    save_members(work / "teacher", members)
+    config = {"kind": "Ensemble", "checkpoint": str(work / "teacher")}
+    ensemble = build_from_config(config)
+    teacher_acc = accuracy(ensemble.predict(torch.from_numpy(test["x"])).logits, test["label"])
+    teacher_s = time.perf_counter() - start
+    print(f"  teacher ensemble ({len(members)} members, {args.teacher_epochs} epochs): test accuracy {teacher_acc:.4f}", flush=True)
+
+    ks = [1, 5, 10]
+    targets, sizes = {}, {}
+    for k in ks:
+        meta = SoftTargetMeta(teacher=ensemble.describe(), teacher_hash=teacher_fingerprint(ensemble), num_classes=10, k=k,
+                              full_logits=(k == 10))  # fmt: skip
+        out = work / f"soft-k{k}"
+        generate_soft_targets(train_ds, functools.partial(build_from_config, config), out, meta, batch_size=256)
+        targets[k] = read_targets(out, train["id"])
+        sizes[k] = {"columns": column_bytes(out), "file": sum(p.stat().st_size for p in list_parts(out))}
+    ray.shutdown()
+    n = len(train["id"])
+
+    conditions: list[tuple[str, int | None, str | None, int]] = [("labels only", None, None, 0)]
+    for k in ks:
+        payload = sum(sizes[k]["columns"][c] for c in ("id", "topk_values", "topk_indices", "logsumexp"))
+        conditions.append((f"k={k}" + (" (all)" if k == 10 else ""), k, "renormalize", payload))
+        if k < 10:
+            conditions.append((f"k={k}", k, "residual", payload))
+    full_payload = sizes[10]["columns"]["id"] + sizes[10]["columns"]["logits"]
+    conditions.append(("full logits (float32)", 10, "full", full_payload))
+
+    rows = []
+    for label, k, mode, payload in conditions:
+        if k is None:
+            logits = None
+        elif mode == "full":
+            logits = targets[k]["logits"]
+        else:
+            t = targets[k]
+            logits = decode_topk(t["values"], t["indices"], 10, mode=mode, logsumexp=t["logsumexp"])
+        accs = [train_student(train["x"], train["label"], logits, test["x"], test["label"], seed, args.epochs, 4.0, 0.9)
+                for seed in range(args.seeds)]  # fmt: skip
+        row = {"targets": label, "k": k, "decode": mode, "bytes_per_sample": payload / n if payload else 0.0,
+               "accuracy_mean": statistics.mean(accs), "accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+               "accuracies": accs}  # fmt: skip
+        if k is not None and mode != "full":
+            row["file_bytes_per_sample"] = sizes[k]["file"] / n
+        rows.append(row)
+        print(f"  {label:<24} {mode or '-':<12} {row['bytes_per_sample']:6.1f} B/sample  "
+              f"accuracy {row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return {"teacher_accuracy": teacher_acc, "teacher_seconds": teacher_s, "train": n, "test": len(test["id"]),
+            "seeds": args.seeds, "epochs": args.epochs, "rows": rows}  # fmt: skip
+
+
+def quality_table(f: dict) -> str:
+    lines = ["| soft targets | decode | payload bytes/sample | file bytes/sample | student test accuracy |",
+             "|---|---|---:|---:|---:|"]  # fmt: skip
+    for r in f["rows"]:
+        file_b = f"{r['file_bytes_per_sample']:.1f}" if "file_bytes_per_sample" in r else "-"
+        lines.append(f"| {r['targets']} | {r['decode'] or '-'} | {r['bytes_per_sample']:.1f} | {file_b} | "
+                     f"{r['accuracy_mean']:.4f} ± {r['accuracy_std']:.4f} |")  # fmt: skip
+    lines.append("")
+    lines.append(
+        f"Digits: {f['train']} train / {f['test']} test samples; teacher ensemble test accuracy {f['teacher_accuracy']:.4f}. "
+        f"Student MLP [256], {f['epochs']} epochs, ResponseBased T=4, alpha=0.9, mean ± std over {f['seeds']} seeds. "
+        "Payload = compressed Parquet bytes of the columns the student reads (id, topk_values, topk_indices, logsumexp; "
+        "id and logits for full logits); file bytes add footers and per-file schema metadata."
+    )
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+def write_section(name: str, title: str, body: str) -> None:
+    """Replaces this mode's section of the results file, keeping the other mode's."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    text = RESULTS.read_text() if RESULTS.exists() else "# Soft targets: `python benchmarks/soft_targets.py`\n"
+    block = f"<!-- {name} -->\n## {title}\n\n{body}\n<!-- /{name} -->"
+    pattern = re.compile(rf"<!-- {name} -->.*?<!-- /{name} -->", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
+    RESULTS.write_text(text)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quality", action="store_true", help="bytes per sample and student accuracy per k instead of throughput")
+    p.add_argument("--teacher", choices=("mlp", "cnn"), default="mlp")
+    p.add_argument("--width", type=int, default=1024, help="MLP hidden width (SmallCNN: channels width/32, width/16)")
+    p.add_argument("--depth", type=int, default=4, help="MLP hidden layers")
+    p.add_argument("--features", type=int, default=64)
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--samples", type=int, default=200_000)
+    p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--replicas", type=int, default=1)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    p.add_argument("--threads", type=int, default=None, help="torch threads of the bare loop (default: torch's)")
+    p.add_argument("--actor-threads", type=int, default=None, help="torch threads per actor (default: cores / replicas)")
+    p.add_argument("--actor-cpus", type=float, default=0.5, help="Ray CPUs reserved per actor")
+    p.add_argument("--gpus-per-replica", type=float, default=0.0, help="default on CUDA: 1 / replicas")
+    p.add_argument("--compression", default="zstd", choices=("zstd", "lz4", "snappy", "none"))
+    p.add_argument("--concurrent-calls", type=int, default=1, help="max_concurrent_calls_per_actor")
+    p.add_argument("--block-rows", type=int, default=50_000, help="rows per input block")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=40, help="student epochs (--quality)")
+    p.add_argument("--teacher-epochs", type=int, default=30, help="teacher member epochs (--quality)")
+    p.add_argument("--no-results", action="store_true", help="do not write benchmarks/results/soft_targets.md")
+    args = p.parse_args(argv)
+    if not 1 <= args.k <= args.classes:
+        p.error(f"--k must be in [1, --classes={args.classes}], got {args.k}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
+    start = time.perf_counter()
+    if args.quality:
+        figures = quality(args)
+        table = quality_table(figures)
+        title = "Quality: bytes per sample and student accuracy per k (digits)"
+    else:
+        figures = throughput(args)
+        table = throughput_table(figures)
+        title = "Throughput: raykd pipeline vs a bare PyTorch loop"
+    seconds = time.perf_counter() - start
+    print()
+    print(table)
+    if not args.no_results:
+        command = "python benchmarks/soft_targets.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        write_section("quality" if args.quality else "throughput", title,
+                      f"`{command.strip()}` on {machine}, {seconds:.0f} s.\n\n{table}")  # fmt: skip
+    print(json.dumps({"benchmark": "soft_targets", "mode": "quality" if args.quality else "throughput",
+                      "machine": machine, "seconds": seconds, **figures}, default=float))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
