@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.raykd-installed
 export RAY_USAGE_STATS_ENABLED ?= 0
 export WANDB_MODE ?= disabled
+# A local single-user cluster on 127.0.0.1; clusters you share keep Ray's token auth on.
+export RAY_AUTH_MODE ?= disabled
 
 .PHONY: setup run test bench clean
 
@@ -25,7 +27,10 @@ test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: setup
+	$(BIN)/python benchmarks/kd_vs_baseline.py
 	$(BIN)/python benchmarks/strategies.py
+	$(BIN)/python benchmarks/teachers.py
+	$(BIN)/python benchmarks/soft_targets.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
