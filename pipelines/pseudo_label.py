@@ -50,6 +50,13 @@ from raykd.teachers.checkpoint import load_members, save_members
 from raykd.teachers.train import train_members
 from raykd.train import StudentRunConfig, fit_student, load_student
 
+if __name__ != "__main__":
+    # Imported (tests, a CLI) rather than run: Ray workers cannot import this file by name, so the
+    # helpers below that run inside Ray Data tasks travel by value, as they do from a script.
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PILLOW_HINT = "reading an image folder needs pillow: pip install 'pillow>=10' (or add \"pillow>=10\" to raykd's dependencies)"
 
