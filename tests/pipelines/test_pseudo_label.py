@@ -13,6 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from raykd.soft_targets import select_pseudo_labels
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -90,7 +92,8 @@ def test_small_run_writes_report_and_pseudo_labels(ray_session, tmp_path):
     out = tmp_path / "run"
     report = pipeline.run(
         pipeline.parse_args(
-            ["--limit", "500", "--label-fraction", "0.2", "--teacher-epochs", "5", "--epochs", "2", "--threshold", "0.3", "--output", str(out)]
+            ["--limit", "500", "--label-fraction", "0.2", "--teacher-epochs", "10", "--epochs", "1", "--threshold", "none", "--per-class", "8"]
+            + ["--output", str(out)]
         )
     )
     on_disk = json.loads((out / "report.json").read_text())
@@ -112,7 +115,10 @@ def test_small_run_writes_report_and_pseudo_labels(ray_session, tmp_path):
     data = run["data"]
     assert table.num_rows == data["unlabeled"] == data["train"] - data["labeled"]
     accepted = table.column("accepted").to_numpy(zero_copy_only=False)
-    np.testing.assert_array_equal(accepted, table.column("confidence").to_numpy() >= 0.3)
+    labels = table.column("pseudo_label").to_numpy()
+    expected_mask = select_pseudo_labels(labels, table.column("confidence").to_numpy(), per_class=8, ids=table.column("id").to_numpy())
+    np.testing.assert_array_equal(accepted, expected_mask)
+    assert np.bincount(labels[accepted]).max() == 8
     assert run["pseudo_labels"]["accepted"] == int(accepted.sum())
     assert run["student"]["rows"]["with_pseudo"] == data["labeled"] + int(accepted.sum())
     assert "| student, labeled + pseudo (test)" in (out / "report.md").read_text()

@@ -124,7 +124,7 @@ def test_a_killed_driver_leaves_whole_parts_and_the_rerun_writes_only_the_rest(r
     script.write_text(DRIVER)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env["RAY_DATA_EXECUTION_NO_PROGRESS_TIMEOUT_S"] = "60"
-    proc = subprocess.Popen(
+    print("TIMING start", time.monotonic()); proc = subprocess.Popen(
         [sys.executable, str(script), json.dumps(cfg)], cwd=tmp_path, env=env, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -137,16 +137,16 @@ def test_a_killed_driver_leaves_whole_parts_and_the_rerun_writes_only_the_rest(r
                 pytest.fail("no parts appeared within 90 s")
             time.sleep(0.05)
     finally:
-        _kill_session(proc)
+        print("TIMING parts", time.monotonic()); _kill_session(proc)
 
-    before = {p.name: p.stat().st_mtime_ns for p in list_parts(out)}
+    print("TIMING killed", time.monotonic()); before = {p.name: p.stat().st_mtime_ns for p in list_parts(out)}
     done = read_ids(out)
     assert 4 <= len(before) and len(done) < ROWS, "the driver was killed mid-job"
     assert len(np.unique(done)) == len(done) and len(done) == BATCH * len(before)  # whole parts only
 
     run = generate_soft_targets(inputs(), factory, out, meta, batch_size=64)
 
-    assert (run.rows, run.new_rows) == (ROWS, ROWS - len(done))
+    print("TIMING rerun", time.monotonic()); assert (run.rows, run.new_rows) == (ROWS, ROWS - len(done))
     assert validate_exactly_once(out, np.arange(ROWS)) == ROWS
     after = {p.name: p.stat().st_mtime_ns for p in list_parts(out)}
     assert {name: after[name] for name in before} == before  # the first run's parts were left alone
