@@ -32,7 +32,7 @@ from raykd.soft_targets import (
     read_soft_targets,
     teacher_fingerprint,
 )
-from raykd.teachers import build_from_config
+from raykd.teachers import build_from_config, config_params
 from raykd.teachers.checkpoint import load_members, save_members
 from raykd.teachers.train import train_members
 from raykd.train import StudentRunConfig, fit_student, load_student
@@ -82,7 +82,11 @@ def prepare(cfg: PipelineConfig, timer: StageTimer) -> Prepared:
             specs = [{**m, "in_features": inputs.num_features, "num_classes": num_classes} for m in cfg.teacher.members]
             members = train_members(specs, train["x"], train["label"], cfg.teacher.epochs, cfg.teacher.lr, cfg.seed)
         save_members(teacher_dir, members)
-        teacher_config = {"kind": cfg.teacher.kind, "checkpoint": str(teacher_dir), **cfg.teacher.params}
+        # Kinds that wrap trained weights read the members from `checkpoint`; others (Pretrained,
+        # Transformer) take their own paths from teacher.params.
+        accepted = config_params(cfg.teacher.kind)
+        checkpoint = {"checkpoint": str(teacher_dir)} if accepted is None or "checkpoint" in accepted else {}
+        teacher_config = {"kind": cfg.teacher.kind, **checkpoint, **cfg.teacher.params}
         teacher = build_from_config(teacher_config)
         if teacher.num_classes != num_classes:
             raise ValueError(f"teachers predict {teacher.num_classes} classes but the labels have {num_classes}")

@@ -91,7 +91,18 @@ def to_table(
 def teacher_fingerprint(model: nn.Module) -> str:
     """sha256 over parameter and buffer names and bytes: two teachers match only if weights do."""
     digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
+
+    def add(value: object) -> None:
+        if isinstance(value, torch.Tensor):
+            value = value.dequantize() if value.is_quantized else value
+            digest.update(value.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        elif isinstance(value, (tuple, list)):  # quantized modules keep packed (weight, bias) pairs
+            for item in value:
+                add(item)
+        else:
+            digest.update(repr(value).encode())
+
+    for name, value in sorted(model.state_dict().items()):
         digest.update(name.encode())
-        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        add(value)
     return digest.hexdigest()

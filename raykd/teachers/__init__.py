@@ -16,7 +16,7 @@ from raykd.teachers.neural_network import NeuralNetworkTeacher, freeze
 from raykd.teachers.online import OnlineTeacher
 from raykd.teachers.pretrained import PretrainedTeacher, export_onnx
 from raykd.teachers.quantized import QuantizedTeacher
-from raykd.teachers.registry import available, build, build_from_config, register
+from raykd.teachers.registry import available, build, build_from_config, config_params, register
 from raykd.teachers.self_teacher import GenerationResult, SelfTeacher, born_again_generations
 from raykd.teachers.transformer import TransformerTeacher
 
@@ -40,6 +40,7 @@ __all__ = [
     "born_again_generations",
     "build",
     "build_from_config",
+    "config_params",
     "export_onnx",
     "freeze",
     "make_shard_plan",
