@@ -27,7 +27,7 @@ __all__ = [
     "validate_exactly_once",
 ]
 
-from raykd.soft_targets.pseudo_label import (  # noqa: E402
+from raykd.soft_targets.pseudo_label import (
     PSEUDO_LABEL_COLUMNS,
     PSEUDO_LABEL_FORMAT,
     PseudoLabelEncoder,

@@ -33,8 +33,8 @@ from raykd.soft_targets.store import list_parts, read_identity
 from raykd.teachers.base import Teacher
 
 __all__ = [
-    "PSEUDO_LABEL_FORMAT",
     "PSEUDO_LABEL_COLUMNS",
+    "PSEUDO_LABEL_FORMAT",
     "PseudoLabelEncoder",
     "pseudo_label_stats",
     "read_pseudo_labels",

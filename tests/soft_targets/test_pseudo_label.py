@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
+import shutil
 
 import numpy as np
 import pyarrow as pa
@@ -176,19 +177,13 @@ def test_with_accepted_adds_a_boolean_column():
 # ----------------------------------------------------------------------------- through the actor pool
 
 
-@pytest.fixture(scope="module")
-def digits_slice(ray_session):
-    ds = read_inputs(resolve_inputs(InputSpec()), limit=200).materialize()
-    return ds, to_numpy(ds)
-
-
-def _teacher_dir(tmp_path, arrays, seed: int):
+def _teacher_dir(root, arrays, seed: int) -> str:
     members = []
     for i, hidden in enumerate([[32], [16]]):
         spec = {"type": "mlp", "in_features": 64, "hidden": hidden, "num_classes": 10}
         torch.manual_seed(seed + i)
         members.append(MemberCheckpoint(f"member{i}", spec, fit_classifier(build_model(spec), arrays["x"], arrays["label"], epochs=3, seed=seed + i)))
-    return str(save_members(tmp_path / f"teachers-{seed}", members))
+    return str(save_members(root / f"teachers-{seed}", members))
 
 
 def _ensemble(directory: str):
@@ -205,37 +200,50 @@ def _encoder(directory: str) -> PseudoLabelEncoder:
     return PseudoLabelEncoder(teacher_fingerprint(teacher), 10, teacher.describe())
 
 
+@pytest.fixture(scope="module")
+def labeled(ray_session, tmp_path_factory):
+    """200 digits pseudo-labeled once through the actor pool: (dataset, arrays, teacher dir, output dir, run)."""
+    ds = read_inputs(resolve_inputs(InputSpec()), limit=200).materialize()
+    arrays = to_numpy(ds)
+    root = tmp_path_factory.mktemp("pseudo")
+    teacher_dir = _teacher_dir(root, arrays, seed=0)
+    out = root / "pseudo"
+    run = generate_parts(ds, _factory(teacher_dir), _encoder(teacher_dir), out, batch_size=64)
+    return ds, arrays, teacher_dir, out, run
+
+
 @pytest.mark.ray
-def test_actor_pool_writes_each_id_once_resumes_and_matches_the_encoder(digits_slice, tmp_path):
-    ds, arrays = digits_slice
-    teacher_dir = _teacher_dir(tmp_path, arrays, seed=0)
-    factory, out = _factory(teacher_dir), tmp_path / "pseudo"
-    run = generate_parts(ds, factory, _encoder(teacher_dir), out, batch_size=64)
+def test_actor_pool_writes_each_id_once_with_the_encoders_values(labeled):
+    _, arrays, teacher_dir, out, run = labeled
     assert (run.rows, run.new_rows) == (200, 200)
     table = read_pseudo_labels(out)
     assert table.column_names == list(PSEUDO_LABEL_COLUMNS)
+    assert validate_exactly_once(out, arrays["id"]) == 200
     np.testing.assert_array_equal(table.column("id").to_numpy(), arrays["id"])
     direct = _encode(_ensemble(teacher_dir), arrays["x"])
     for name in PSEUDO_LABEL_COLUMNS[1:]:
         np.testing.assert_allclose(table.column(name).to_numpy(), direct.column(name).to_numpy(), rtol=1e-5, atol=1e-6)
 
-    lost = list_parts(out)[0]  # an interrupted run: only the missing ids are labeled again
+
+@pytest.mark.ray
+def test_an_interrupted_run_labels_only_the_missing_ids(labeled, tmp_path):
+    ds, arrays, teacher_dir, done, _ = labeled
+    out = shutil.copytree(done, tmp_path / "pseudo")
+    lost = list_parts(out)[0]
     lost_rows = pq.read_metadata(lost).num_rows
     lost.unlink()
-    again = generate_parts(ds, factory, _encoder(teacher_dir), out, batch_size=64)
+    again = generate_parts(ds, _factory(teacher_dir), _encoder(teacher_dir), out, batch_size=64)
     assert again.new_rows == lost_rows and validate_exactly_once(out, arrays["id"]) == 200
 
 
 @pytest.mark.ray
-def test_a_directory_of_another_teacher_or_format_is_refused_with_how_to_start_fresh(digits_slice, tmp_path):
-    ds, arrays = digits_slice
-    first, second = _teacher_dir(tmp_path, arrays, seed=0), _teacher_dir(tmp_path, arrays, seed=5)
-    out = tmp_path / "pseudo"
-    generate_parts(ds, _factory(first), _encoder(first), out, batch_size=100)
+def test_a_directory_of_another_teacher_or_format_is_refused_with_how_to_start_fresh(labeled, tmp_path):
+    ds, arrays, teacher_dir, out, _ = labeled
+    other = _teacher_dir(tmp_path, arrays, seed=5)
     before = sorted(p.name for p in list_parts(out))
     with pytest.raises(ValueError, match=r"different teacher.*teacher_hash.*Start fresh by deleting that directory or choose another --output"):
-        generate_parts(ds, _factory(second), _encoder(second), out, batch_size=100)
-    meta = SoftTargetMeta(teacher={}, teacher_hash=_encoder(first).metadata["teacher_hash"], num_classes=10, k=10)
+        generate_parts(ds, _factory(other), _encoder(other), out, batch_size=100)
+    meta = SoftTargetMeta(teacher={}, teacher_hash=_encoder(teacher_dir).metadata["teacher_hash"], num_classes=10, k=10)
     with pytest.raises(ValueError, match=r"refusing to mix them.*Start fresh"):
-        generate_soft_targets(ds, _factory(first), out, meta)
+        generate_soft_targets(ds, _factory(teacher_dir), out, meta)
     assert sorted(p.name for p in list_parts(out)) == before

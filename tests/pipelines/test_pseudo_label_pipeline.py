@@ -13,6 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from raykd.data import digits_table, to_numpy
+from raykd.data.images import is_image_folder, pack_images, path_id, read_image_folder
 from raykd.soft_targets import select_pseudo_labels
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,21 +64,34 @@ def test_unlabeled_parquet_without_ids_fails_before_ray_starts(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_image_folder_needs_pillow_or_packs_images(tmp_path):
+def test_image_folder_packing_is_pure_and_stable(tmp_path):
     folder = tmp_path / "images"
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "a.png").write_bytes(b"\x89PNG")
-    assert pipeline.is_image_folder(folder) and not pipeline.is_image_folder(tmp_path / "missing")
-    cfg = pipeline.parse_args(["--unlabeled", str(folder), "--output", str(tmp_path / "run")])
-    if importlib.util.find_spec("PIL") is None:
-        with pytest.raises(ImportError, match=r"pip install 'pillow>=10'"):
-            pipeline.run(cfg)
-    # The pure packing step: ids hash the path under the folder, pixels scale to [0, 1] and flatten.
+    assert is_image_folder(folder) and not is_image_folder(tmp_path / "missing")
+    # ids hash the path under the folder, pixels scale to [0, 1] and flatten.
     batch = {"image": np.full((2, 8, 8), 255, dtype=np.uint8), "path": np.array([str(folder / "sub" / "a.png"), str(folder / "b.jpg")], dtype=object)}
-    packed = pipeline.pack_images(batch, str(folder))
+    packed = pack_images(batch, str(folder))
     assert packed["path"].tolist() == ["sub/a.png", "b.jpg"]
-    assert packed["id"].tolist() == [pipeline.path_id("sub/a.png"), pipeline.path_id("b.jpg")]
+    assert packed["id"].tolist() == [path_id("sub/a.png"), path_id("b.jpg")]
     assert (packed["id"] >= 0).all() and packed["x"].shape == (2, 64) and packed["x"].max() == 1.0
+
+
+@pytest.mark.ray
+def test_a_real_image_folder_reads_as_model_inputs(ray_session, tmp_path):
+    from PIL import Image
+
+    digits = digits_table()
+    pixels = np.stack([digits.column(f"pixel_{i}").to_numpy() for i in range(64)], axis=1)[:6]
+    folder = tmp_path / "unlabeled"
+    folder.mkdir()
+    for i, image in enumerate(pixels):
+        Image.fromarray((image.reshape(8, 8) * 255).round().astype(np.uint8), mode="L").save(folder / f"digit{i}.png")
+    rows = to_numpy(read_image_folder(folder, in_features=64))
+    assert sorted(rows["id"].tolist()) == sorted(path_id(f"digit{i}.png") for i in range(6))
+    by_name = {p: x for p, x in zip(rows["path"], rows["x"])}
+    for i in range(6):
+        np.testing.assert_allclose(by_name[f"digit{i}.png"], pixels[i], atol=1 / 255)
 
 
 def test_labeled_subset_is_stratified_and_seeded():
@@ -102,7 +117,7 @@ def test_small_run_writes_report_and_pseudo_labels(ray_session, tmp_path):
     run = on_disk["runs"][0]
     assert {"data", "teachers", "ensemble", "pseudo_labels", "student", "metrics", "seconds"} <= set(run)
     assert set(run["metrics"]) == {key for key, _ in pipeline.ROWS}
-    assert {"data", "teachers", "pseudo_labels", "student_labeled_only", "student_with_pseudo", "total"} <= set(run["seconds"])
+    assert {"data", "teachers", "pseudo_labels", "students", "total"} <= set(run["seconds"])
     for key in ("teacher_accuracy", "pseudo_accuracy_all", "pseudo_accuracy_accepted", "acceptance_rate", "student_labeled_only", "student_with_pseudo"):
         assert 0.0 <= run["metrics"][key] <= 1.0, key
 
