@@ -33,8 +33,7 @@ from raykd.soft_targets import (
     teacher_fingerprint,
 )
 from raykd.teachers import build_from_config, config_params
-from raykd.teachers.checkpoint import load_members, save_members
-from raykd.teachers.train import train_members
+from raykd.teachers.train import train_or_load_members
 from raykd.train import StudentRunConfig, fit_student, load_student
 from raykd.train.loop import needs_online_teacher
 
@@ -76,12 +75,10 @@ def prepare(cfg: PipelineConfig, timer: StageTimer) -> Prepared:
     # 2. Teachers: trained in parallel as Ray tasks, or loaded from safetensors.
     with timer.stage("teachers"):
         teacher_dir = out / "teachers"
-        if cfg.teacher.checkpoint:
-            members, _ = load_members(cfg.teacher.checkpoint)
-        else:
-            specs = [{**m, "in_features": inputs.num_features, "num_classes": num_classes} for m in cfg.teacher.members]
-            members = train_members(specs, train["x"], train["label"], cfg.teacher.epochs, cfg.teacher.lr, cfg.seed)
-        save_members(teacher_dir, members)
+        members = train_or_load_members(
+            teacher_dir, cfg.teacher.checkpoint, cfg.teacher.members, inputs.num_features, num_classes,
+            train["x"], train["label"], cfg.teacher.epochs, cfg.teacher.lr, cfg.seed,
+        )
         # Kinds that wrap trained weights read the members from `checkpoint`; others (Pretrained,
         # Transformer) take their own paths from teacher.params.
         accepted = config_params(cfg.teacher.kind)

@@ -46,8 +46,8 @@ from raykd.report import StageTimer
 from raykd.runtime import init_ray
 from raykd.soft_targets import PseudoLabelEncoder, generate_parts, read_pseudo_labels, teacher_fingerprint, with_accepted
 from raykd.teachers import COMBINE_MODES, build_from_config
-from raykd.teachers.checkpoint import load_members, save_members
-from raykd.teachers.train import train_members
+from raykd.teachers.checkpoint import load_members
+from raykd.teachers.train import train_or_load_members
 from raykd.train import StudentRunConfig, fit_student, load_student
 
 if __name__ != "__main__":
@@ -288,12 +288,10 @@ def run_seed(cfg: PseudoLabelConfig, seed: int, inputs: Inputs, unlabeled_inputs
     # 2. Teachers: an ensemble trained on the labeled rows only (Ray tasks), or loaded.
     with timer.stage("teachers"):
         teacher_dir = out / "teachers"
-        if cfg.teacher.checkpoint:
-            members, _ = load_members(cfg.teacher.checkpoint)
-        else:
-            specs = [{**m, "in_features": inputs.num_features, "num_classes": num_classes} for m in cfg.teacher.members]
-            members = train_members(specs, train["x"][labeled], train["label"][labeled], cfg.teacher.epochs, cfg.teacher.lr, seed)
-        save_members(teacher_dir, members)
+        members = train_or_load_members(
+            teacher_dir, cfg.teacher.checkpoint, cfg.teacher.members, inputs.num_features, num_classes,
+            train["x"][labeled], train["label"][labeled], cfg.teacher.epochs, cfg.teacher.lr, seed,
+        )
         teacher_config = {"kind": "Ensemble", "checkpoint": str(teacher_dir), **cfg.teacher.params}
         ensemble = build_from_config(teacher_config)
         if ensemble.num_classes != num_classes:
