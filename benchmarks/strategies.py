@@ -32,8 +32,16 @@ STUDENT = {"type": "cnn", "channels": [16, 32], "embed": 16}
 TEACHER_LAYERS = ["member1.body.conv1", "member1.body.conv2", "member1.fc"]
 STUDENT_LAYERS = ["body.conv1", "body.conv2", "fc"]
 SPATIAL = {"AttentionBased", "NeuronSelectivity", "FlowBased", "SelfDistillation"}  # need (B, C, H, W) maps
+# FitNets guides one middle layer through a regressor (the paper; RepDistiller's hint layer 2).
+HINT = {"FeatureBased", "Hybrid"}
 PARAMS = {
-    "Hybrid": {"components": [{"name": "ResponseBased", "params": {"temperature": 4.0, "alpha": 0.9}}, {"name": "FeatureBased"}]},
+    "FeatureBased": {"regressor": "always"},
+    "Hybrid": {
+        "components": [
+            {"name": "ResponseBased", "params": {"temperature": 4.0, "alpha": 0.9}},
+            {"name": "FeatureBased", "params": {"regressor": "always"}},
+        ]
+    },
 }
 STRATEGIES = [
     "ResponseBased", "FeatureBased", "AttentionBased", "RelationBased", "ContrastiveBased", "SimilarityPreserving",
@@ -45,11 +53,16 @@ STRATEGIES = [
 # tests cover them.
 
 
+def layers(name: str | None, all_layers: list[str]) -> list[str]:
+    if name in HINT:
+        return all_layers[1:2]
+    return all_layers[:2] if name in SPATIAL else all_layers
+
+
 def student_config(name: str | None, epochs: int) -> StudentConfig:
-    spatial = name in SPATIAL
     return StudentConfig(
         model=dict(STUDENT),
-        layers=STUDENT_LAYERS[:2] if spatial else STUDENT_LAYERS,
+        layers=layers(name, STUDENT_LAYERS),
         strategy=name or "ResponseBased",
         params=PARAMS.get(name or "", {}),
         epochs=epochs,
@@ -61,7 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--only", nargs="*", default=None, help="re-run these rows and merge them into the saved results")
     args = parser.parse_args()
     names = args.only or STRATEGIES
 
@@ -73,7 +86,7 @@ def main() -> None:
         accs, epoch_seconds = [], []
         for seed in range(args.seeds):
             s = student_config(name, args.epochs)
-            teacher = dataclasses.replace(base_cfg.teacher, layers=TEACHER_LAYERS[:2] if name in SPATIAL else TEACHER_LAYERS)
+            teacher = dataclasses.replace(base_cfg.teacher, layers=layers(name, TEACHER_LAYERS))
             cfg = dataclasses.replace(base_cfg, seed=seed, student=s, teacher=teacher)
             result = train_student(cfg, prep, name, f"{name or 'labels_only'}-seed{seed}")
             accs.append(result["accuracy"])
@@ -88,6 +101,12 @@ def main() -> None:
         rows.append(row)
         print(f"{row['strategy']:<24} {100 * row['mean']:6.2f} ± {100 * row['std']:4.2f}  {row['seconds_per_epoch']:.2f} s/epoch", flush=True)
 
+    saved = ROOT / "benchmarks" / "results" / "strategies.json"
+    if args.only and saved.is_file():
+        previous = {r["strategy"]: r for r in json.loads(saved.read_text())["rows"]}
+        previous.update({r["strategy"]: r for r in rows})
+        rows = list(previous.values())
+    saved.write_text(json.dumps({"epochs": args.epochs, "seeds": args.seeds, "rows": rows}, indent=1))
     header = (
         f"Digits test accuracy (n={len(prep.test['id'])}), student {STUDENT} ({result['params']:,} params), "
         f"teacher ensemble {prep.ensemble['accuracy'] * 100:.2f}% ({prep.ensemble['params']:,} params), "
