@@ -9,12 +9,12 @@ Throughput details (see `benchmarks/soft_targets.py`):
 - CPU: torch's intra-op threads are set to `threads` (Ray starts workers with
   OMP_NUM_THREADS = the actor's whole CPUs, i.e. 1 for a fractional actor, which halves a
   2-core machine's throughput).
-- GPU: inputs go through a reused pinned host buffer with a non-blocking copy; the forward runs
-  under bf16 autocast (`precision="auto"`); encoders reduce outputs to top-k on the device, so
-  only B·k numbers come back.
+- GPU: inputs go through a reused pinned host buffer (one per calling thread) with a non-blocking
+  copy; the forward runs under bf16 autocast (`precision="auto"`); encoders reduce outputs to
+  top-k on the device, so only B·k numbers come back.
 - With several calls in flight per actor (`max_concurrent_calls_per_actor > 1` with true
-  multi-threading), the forward runs under a lock, one at a time, while other calls convert
-  batches and write their Parquet parts.
+  multi-threading, the pipeline's default), the forward runs under a lock, one at a time, while
+  the other calls take their batches off Ray Data, stage them and write their Parquet parts.
 """
 
 from __future__ import annotations
@@ -87,10 +87,12 @@ class TeacherActor:
         self.compression = compression
         autocast_context(self.device, precision)  # validates `precision` before the first batch
         self._forward_lock = threading.Lock()
-        self._pinned: torch.Tensor | None = None
+        self._local = threading.local()  # a pinned staging buffer per calling thread
 
     def to_device(self, x: np.ndarray) -> torch.Tensor:
-        """A batch column on the teacher's device; on CUDA through a reused pinned buffer."""
+        """A batch column on the teacher's device; on CUDA through this thread's reused pinned
+        buffer and a non-blocking copy. The buffer is free again once this thread's previous
+        batch has come back to the host, which `__call__` waits for before it returns."""
         with warnings.catch_warnings():
             # zero-copy batches are read-only views; the tensor is only read, never written.
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
@@ -99,17 +101,18 @@ class TeacherActor:
             t = t.float()
         if self.device.type != "cuda":
             return t
-        if self._pinned is None or self._pinned.numel() < t.numel() or self._pinned.dtype != t.dtype:
-            self._pinned = torch.empty(t.numel(), dtype=t.dtype, pin_memory=True)
-        staged = self._pinned[: t.numel()].view(t.shape)
+        pinned = getattr(self._local, "pinned", None)
+        if pinned is None or pinned.numel() < t.numel() or pinned.dtype != t.dtype:
+            pinned = self._local.pinned = torch.empty(t.numel(), dtype=t.dtype, pin_memory=True)
+        staged = pinned[: t.numel()].view(t.shape)
         staged.copy_(t)
         return staged.to(self.device, non_blocking=True)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if len(batch["id"]) == 0:
             return {"part": np.array([], dtype=str), "rows": np.array([], dtype=np.int64)}
-        with self._forward_lock:  # one forward at a time; the pinned buffer is reused under it
-            x = self.to_device(batch["x"])
+        x = self.to_device(batch["x"])  # outside the lock: overlaps the other call's forward
+        with self._forward_lock:  # one forward at a time: torch's threads (or the GPU) are the teacher's
             with autocast_context(self.device, self.precision):
                 table = self.encoder(batch, x, self.teacher)
             if self.device.type == "cuda":

@@ -64,7 +64,9 @@ def check_inputs(inputs, columns: tuple[str, ...]) -> None:
     if schema is None:
         raise ValueError("inputs are empty (no rows, no schema); there is nothing to make soft targets for")
     names = list(schema.names)
-    if "id" not in columns or "id" not in names:
+    if "id" not in columns:
+        raise ValueError(f"columns must include 'id' (outputs are keyed by it), got {list(columns)}")
+    if "id" not in names:
         raise ValueError(
             f"inputs have no 'id' column (columns: {names}); soft targets are keyed by id, so every input "
             "row needs a unique integer id: add one, or read the data with raykd.data.read_inputs(--id-column)"
@@ -97,7 +99,7 @@ def generate_parts(
     threads: int | None = None,
     precision: str = "auto",
     compression: str = "zstd",
-    max_concurrent_calls: int = 1,
+    max_concurrent_calls: int = 2,
 ) -> SoftTargetRun:
     """Runs `encoder` on every id of `inputs` (a Ray Dataset with `id`, `x`) exactly once.
 
@@ -109,9 +111,11 @@ def generate_parts(
     each CPU actor (default: the node's cores divided by `pool_size`, since Ray would otherwise give
     a fractional-CPU actor one thread); `precision` "auto" runs bf16 autocast on CUDA and fp32 on
     CPU; `compression` of the Parquet parts ("zstd", "lz4", "snappy", "none");
-    `max_concurrent_calls` > 1 lets an actor convert and write one batch while the next one runs
-    through the teacher (the forward itself stays one at a time). Inputs that are not materialised
-    are read twice: once for the ids that the exact-once check needs, once for the teachers.
+    `max_concurrent_calls` (default 2) lets an actor take the next batch off Ray Data and write the
+    last one's Parquet part while the teacher runs (the forward itself stays one at a time, under a
+    lock): on 2 CPU cores that was worth ~10% over 1, and it keeps a GPU busy between batches.
+    Inputs that are not materialised are read twice: once for the ids that the exact-once check
+    needs, once for the teachers.
     """
     import ray.data
 

@@ -97,7 +97,7 @@ def test_batches_decode_row_by_row():
 
 
 def test_bad_arguments_are_refused():
-    values, indices, lse = _encoded(2)
+    values, indices, _ = _encoded(2)
     with pytest.raises(ValueError, match=r"needs logsumexp="):
         decode_topk(values, indices, 5, mode="residual")
     with pytest.raises(ValueError, match=r"decode mode must be one of \('renormalize', 'residual'\), got 'soft'"):

@@ -93,26 +93,35 @@ def teacher(tmp_path_factory):
     return functools.partial(build_from_config, config), meta, str(directory)
 
 
-def _group_alive(pgid: int) -> list[str]:
-    table = subprocess.run(["ps", "-eo", "pgid=,args="], capture_output=True, text=True).stdout.splitlines()
-    return [line.split(None, 1)[1] for line in table if line.split() and line.split()[0] == str(pgid)]
+def _session_alive(sid: int) -> dict[int, str]:
+    """Processes of the subprocess's session: its driver, Ray's daemons and workers (each Ray
+    worker has its own process group, but all stay in the session)."""
+    rows = subprocess.run(["ps", "-eo", "pid=,sid=,args="], capture_output=True, text=True, check=True).stdout.splitlines()
+    found = {}
+    for row in rows:
+        pid, session, *args = row.split(None, 2)
+        if int(session) == sid:
+            found[int(pid)] = args[0] if args else ""
+    return found
 
 
-def _kill_session(proc: subprocess.Popen) -> None:
-    """SIGKILL the driver, give Ray a moment to take its workers down, then clear what is left."""
+def _kill_driver(proc: subprocess.Popen) -> None:
+    """SIGKILL the driver alone, let Ray take its workers down, then clear what is left, so that
+    nothing of the first run can still write while the rerun runs."""
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any("raylet" in p or "MapWorker" in p for p in _group_alive(proc.pid)):
+    while time.monotonic() < deadline and any("raylet" in a or "MapWorker" in a for a in _session_alive(proc.pid).values()):
         time.sleep(0.2)
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # dashboard/runtime-env agents outlive the driver
-    except ProcessLookupError:
-        pass
+    for pid in _session_alive(proc.pid):  # dashboard/runtime-env agents can outlive the driver
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     deadline = time.monotonic() + 15
-    while _group_alive(proc.pid) and time.monotonic() < deadline:
+    while _session_alive(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _group_alive(proc.pid), f"processes of the killed run survived: {_group_alive(proc.pid)}"
+    assert not _session_alive(proc.pid), f"processes of the killed run survived: {_session_alive(proc.pid)}"
 
 
 def test_a_killed_driver_leaves_whole_parts_and_the_rerun_writes_only_the_rest(ray_session, teacher, tmp_path):
@@ -124,29 +133,29 @@ def test_a_killed_driver_leaves_whole_parts_and_the_rerun_writes_only_the_rest(r
     script.write_text(DRIVER)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env["RAY_DATA_EXECUTION_NO_PROGRESS_TIMEOUT_S"] = "60"
-    print("TIMING start", time.monotonic()); proc = subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, str(script), json.dumps(cfg)], cwd=tmp_path, env=env, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 90
-        while len(list_parts(out)) < 4 if out.exists() else True:
+        while not out.exists() or len(list_parts(out)) < 4:
             if proc.poll() is not None:
                 pytest.fail(f"the driver exited before it could be killed:\n{proc.stdout.read()[-3000:]}")
             if time.monotonic() > deadline:
                 pytest.fail("no parts appeared within 90 s")
             time.sleep(0.05)
     finally:
-        print("TIMING parts", time.monotonic()); _kill_session(proc)
+        _kill_driver(proc)
 
-    print("TIMING killed", time.monotonic()); before = {p.name: p.stat().st_mtime_ns for p in list_parts(out)}
+    before = {p.name: p.stat().st_mtime_ns for p in list_parts(out)}
     done = read_ids(out)
     assert 4 <= len(before) and len(done) < ROWS, "the driver was killed mid-job"
     assert len(np.unique(done)) == len(done) and len(done) == BATCH * len(before)  # whole parts only
 
     run = generate_soft_targets(inputs(), factory, out, meta, batch_size=64)
 
-    print("TIMING rerun", time.monotonic()); assert (run.rows, run.new_rows) == (ROWS, ROWS - len(done))
+    assert (run.rows, run.new_rows) == (ROWS, ROWS - len(done))
     assert validate_exactly_once(out, np.arange(ROWS)) == ROWS
     after = {p.name: p.stat().st_mtime_ns for p in list_parts(out)}
     assert {name: after[name] for name in before} == before  # the first run's parts were left alone
