@@ -143,6 +143,7 @@ def train_student(cfg: PipelineConfig, prep: Prepared, strategy: str | None, nam
         early_stopping=s.early_stopping,
         min_delta=s.min_delta,
         patience=s.patience,
+        decode=cfg.soft_targets.decode,
         cache_shards=s.cache_shards if s.cache_shards is not None else prep.splits["train"].size_bytes() < 512 * 2**20,
         student_layers=student_layers,
         teacher_factory=functools.partial(build_from_config, online_config),

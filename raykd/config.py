@@ -114,8 +114,13 @@ class SoftTargetConfig:
     num_cpus: float = 0.5
     """CPUs per teacher actor: keep it fractional on small machines so reads never starve."""
     num_gpus: float = 0.0
+    decode: str = "renormalize"
+    """Top-k decoding for the KD loss: renormalize over the k classes, or residual (spread the
+    remaining probability mass over the other classes, from the stored logsumexp)."""
 
     def validate(self) -> None:
+        if self.decode not in ("renormalize", "residual"):
+            _fail("soft_targets.decode", f"must be 'renormalize' or 'residual', got {self.decode!r}")
         if self.k is not None:
             _at_least("soft_targets.k", self.k, 1)
         _at_least("soft_targets.batch_size", self.batch_size, 1)
@@ -231,6 +236,7 @@ _FLAG_FIELDS = {
     "--teacher-epochs": ("teacher.epochs", int),
     "--k": ("soft_targets.k", int),
     "--pool-size": ("soft_targets.pool_size", int),
+    "--decode": ("soft_targets.decode", str),
     "--strategy": ("student.strategy", str),
     "--temperature": ("student.temperature", float),
     "--alpha": ("student.alpha", float),

@@ -18,6 +18,7 @@ from raykd.config import ConfigError, PipelineConfig, parse_args
         (["--data", "/no/such/file.parquet"], r"data\.path \(--data\) does not exist: '/no/such/file\.parquet'"),
         (["--strategy", "Telepathy"], r"student\.strategy \(--strategy\) must be one of .*'ResponseBased'.*got 'Telepathy'"),
         (["--k", "0"], r"soft_targets\.k \(--k\) must be >= 1"),
+        (["--decode", "spread"], r"soft_targets\.decode \(--decode\) must be 'renormalize' or 'residual', got 'spread'"),
     ],
 )
 def test_bad_flags_exit_with_a_message_naming_the_field(argv, message, capsys):

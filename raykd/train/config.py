@@ -31,6 +31,8 @@ class StudentRunConfig:
     early_stopping: bool = False
     min_delta: float = 0.001
     patience: int = 5
+    decode: str = "renormalize"
+    """How top-k soft targets become teacher logits (see `raykd.soft_targets.decode_topk`)."""
     cache_shards: bool = False
     """Keep each worker's shard in memory after the first epoch (for shards that fit)."""
     student_layers: list[str] = field(default_factory=list)

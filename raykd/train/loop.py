@@ -42,6 +42,7 @@ def student_loss(
     batch: dict[str, torch.Tensor],
     num_classes: int,
     teacher: nn.Module | None = None,
+    decode: str = "renormalize",
 ) -> torch.Tensor:
     """The loss of one batch: cross-entropy alone, or the strategy on student vs teacher outputs
     (plus cross-entropy when the strategy uses neither logits nor labels)."""
@@ -52,7 +53,11 @@ def student_loss(
     if teacher is not None:
         teacher_out = teacher.predict(batch["x"])
     else:
-        teacher_out = ModelOutput(logits=decode_topk(batch["topk_values"], batch["topk_indices"], num_classes))
+        teacher_out = ModelOutput(
+            logits=decode_topk(
+                batch["topk_values"], batch["topk_indices"], num_classes, mode=decode, logsumexp=batch.get("logsumexp")
+            )
+        )
     requires = getattr(_unwrap(strategy), "requires", frozenset())
     extras = {"index": batch["id"]} if "index" in requires else {}
     loss = strategy(student_out, teacher_out, batch.get("label"), **extras)
@@ -169,7 +174,7 @@ def train_student_loop(config: dict[str, Any]) -> None:
                 # them before the optimizer is made, so it trains them with the student.
                 if strategy is not None:
                     with torch.no_grad():
-                        student_loss(student, strategy, batch, cfg.num_classes, teacher)
+                        student_loss(student, strategy, batch, cfg.num_classes, teacher, cfg.decode)
                     if teacher is not None:
                         _unwrap(strategy).prepare(lambda: [teacher.predict(b["x"]) for b in train_batches.epoch(0)])
                     if world > 1 and any(True for _ in strategy.parameters()):
@@ -182,7 +187,7 @@ def train_student_loop(config: dict[str, Any]) -> None:
                 if "optimizer" in resumed:
                     optimizer.load_state_dict(resumed["optimizer"])
             optimizer.zero_grad(set_to_none=True)
-            loss = student_loss(student, strategy, batch, cfg.num_classes, teacher)
+            loss = student_loss(student, strategy, batch, cfg.num_classes, teacher, cfg.decode)
             loss.backward()
             optimizer.step()
             losses.append(float(loss))

@@ -80,3 +80,20 @@ def test_checkpoint_round_trip_is_weights_only(tmp_path):
     assert "state" in load_training_state(tmp_path)["optimizer"]
     with pytest.raises(FileNotFoundError, match="not a raykd student checkpoint"):
         load_student(tmp_path / "elsewhere")
+
+
+def test_residual_decode_spreads_the_missing_mass_over_the_other_classes():
+    torch.manual_seed(0)
+    model, batch = build_model(SPEC), _batch()
+    full = torch.tensor([[2.0, 0.5, -1.0]]).repeat(6, 1)
+    batch["topk_values"] = full[:, :1].half()
+    batch["topk_indices"] = torch.zeros(6, 1, dtype=torch.uint8)
+    batch["logsumexp"] = torch.logsumexp(full, dim=1)
+    strategy = build("ResponseBased", temperature=1.0, alpha=1.0)
+    loss = student_loss(model, strategy, batch, 3, decode="residual")
+    # At T=1 the residual decode gives class 0 its true probability and splits the rest evenly.
+    p0 = math.exp(2.0) / sum(math.exp(v) for v in (2.0, 0.5, -1.0))
+    p_t = [p0, (1 - p0) / 2, (1 - p0) / 2]
+    s = torch.log_softmax(model(batch["x"]).detach(), dim=-1)
+    expected = sum(sum(p * (math.log(p) - float(s[i, c])) for c, p in enumerate(p_t)) for i in range(6)) / 6
+    assert float(loss) == pytest.approx(expected, rel=1e-3)
