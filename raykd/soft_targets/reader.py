@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from raykd.soft_targets.schema import SoftTargetMeta
 from raykd.soft_targets.store import list_parts, read_meta
 
 __all__ = ["read_soft_targets", "join_with_inputs"]

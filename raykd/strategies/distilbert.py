@@ -13,6 +13,7 @@ from raykd.strategies.functional import (
     check_same_batch,
     check_temperature,
     check_weight,
+    logit_pair,
     soft_kl,
 )
 from raykd.strategies.registry import register
@@ -76,12 +77,7 @@ class DistilBERT(Strategy):
         labels: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        s, t = student.logits, as_target(teacher.logits)
-        check_same_batch(s, t)
-        if s.shape != t.shape:
-            raise ValueError(f"student logits {tuple(s.shape)} and teacher logits {tuple(t.shape)} differ in shape")
-        check_finite("student logits", s)
-        check_finite("teacher logits", t)
+        s, t = logit_pair(student, teacher)
         token_shape = s.shape[:-1]
         if labels is not None and labels.shape != token_shape:
             raise ValueError(f"labels must have shape {tuple(token_shape)}, got {tuple(labels.shape)}")

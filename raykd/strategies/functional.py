@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
+if TYPE_CHECKING:
+    from raykd.outputs import ModelOutput
+
 __all__ = [
     "hinton_kd",
+    "logit_pair",
     "soft_kl",
     "as_target",
     "check_temperature",
@@ -43,6 +49,17 @@ def check_same_batch(student: torch.Tensor, teacher: torch.Tensor, what: str = "
         raise ValueError(
             f"student and teacher {what} have different batch sizes: {student.shape[0]} vs {teacher.shape[0]}"
         )
+
+
+def logit_pair(student: ModelOutput, teacher: ModelOutput) -> tuple[torch.Tensor, torch.Tensor]:
+    """(student logits, detached teacher logits), checked for batch size, equal shape and NaN."""
+    s, t = student.logits, as_target(teacher.logits)
+    check_same_batch(s, t)
+    if s.shape != t.shape:
+        raise ValueError(f"student logits {tuple(s.shape)} and teacher logits {tuple(t.shape)} differ in shape")
+    check_finite("student logits", s)
+    check_finite("teacher logits", t)
+    return s, t
 
 
 def hinton_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:

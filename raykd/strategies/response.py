@@ -8,12 +8,10 @@ import torch.nn.functional as F
 from raykd.outputs import ModelOutput
 from raykd.strategies.base import Strategy
 from raykd.strategies.functional import (
-    as_target,
-    check_finite,
-    check_same_batch,
     check_temperature,
     check_unit_interval,
     hinton_kd,
+    logit_pair,
 )
 from raykd.strategies.registry import register
 
@@ -39,12 +37,7 @@ class ResponseBased(Strategy):
         self.alpha = check_unit_interval("alpha", alpha)
 
     def forward(self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
-        s, t = student.logits, as_target(teacher.logits)
-        check_same_batch(s, t)
-        if s.shape != t.shape:
-            raise ValueError(f"student logits {tuple(s.shape)} and teacher logits {tuple(t.shape)} differ in shape")
-        check_finite("student logits", s)
-        check_finite("teacher logits", t)
+        s, t = logit_pair(student, teacher)
         kd = hinton_kd(s, t, self.temperature)
         if labels is None or self.alpha == 1.0:
             return self.weight * kd
