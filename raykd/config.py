@@ -108,7 +108,8 @@ class TeacherConfig:
 class SoftTargetConfig:
     k: int | None = None
     """Classes kept per sample; None keeps all."""
-    batch_size: int = 256
+    batch_size: int = 4096
+    """Rows per teacher call and per part file: thousands keep the teacher busy."""
     pool_size: int = 1
     """Teacher actors (replicas) in the pool."""
     num_cpus: float = 0.5
