@@ -40,11 +40,20 @@ def _env() -> dict[str, str]:
 def head_node():
     temp_dir = tempfile.mkdtemp(prefix="rkd-", dir="/tmp")
     gcs_port, dashboard_port = _free_port(), _free_port()
+    # The shared test session's Ray already holds the default agent, metrics and client ports;
+    # this node gets its own, or its job agent never comes up ("No available agent").
+    own_ports = [
+        f"--{name}={_free_port()}"
+        for name in (
+            "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port",
+            "runtime-env-agent-port", "ray-client-server-port", "node-manager-port", "object-manager-port",
+        )
+    ]
     proc = subprocess.Popen(
         [
             str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs_port}",
             "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}", "--num-cpus=2", f"--temp-dir={temp_dir}",
-            "--include-dashboard=true", "--disable-usage-stats",
+            "--include-dashboard=true", "--disable-usage-stats", *own_ports,
         ],
         env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
