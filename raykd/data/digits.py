@@ -6,13 +6,14 @@ import numpy as np
 import pyarrow as pa
 from sklearn.datasets import load_digits
 
-__all__ = ["digits_table", "DIGITS_FEATURES"]
+__all__ = ["digits_table", "DIGITS_FEATURES", "DIGITS_IMAGE_SHAPE"]
 
-DIGITS_FEATURES = [f"pixel_{i}" for i in range(64)]
+DIGITS_IMAGE_SHAPE = (8, 8)
+DIGITS_FEATURES = [f"pixel_{i}" for i in range(DIGITS_IMAGE_SHAPE[0] * DIGITS_IMAGE_SHAPE[1])]
 
 
 def digits_table() -> pa.Table:
-    """Columns `id`, `label` and `pixel_0..pixel_63` (intensities scaled from 0..16 to 0..1)."""
+    """Columns `id`, `label` and `pixel_0..pixel_63` (row-major 8×8, intensities scaled from 0..16 to 0..1)."""
     bunch = load_digits()
     pixels = (bunch.data / 16.0).astype(np.float32)
     columns = {"id": pa.array(np.arange(len(pixels), dtype=np.int64)), "label": pa.array(bunch.target.astype(np.int64))}

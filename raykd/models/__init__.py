@@ -7,9 +7,21 @@ from typing import Any
 from torch import nn
 
 from raykd.models.cnn import SmallCNN
+from raykd.models.defaults import default_student, default_teacher_members
 from raykd.models.mlp import MLP
+from raykd.models.standardize import feature_stats, set_input_stats
 
-__all__ = ["ARCHITECTURES", "MLP", "SmallCNN", "build_model", "count_parameters"]
+__all__ = [
+    "ARCHITECTURES",
+    "MLP",
+    "SmallCNN",
+    "build_model",
+    "count_parameters",
+    "default_student",
+    "default_teacher_members",
+    "feature_stats",
+    "set_input_stats",
+]
 
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": SmallCNN}
@@ -17,7 +29,8 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": SmallCNN}
 
 def build_model(spec: dict[str, Any]) -> nn.Module:
     """`{"type": "mlp", "in_features": 64, "hidden": [256], "num_classes": 10}` or
-    `{"type": "cnn", "in_features": 64, "channels": [16, 32], "num_classes": 10}`."""
+    `{"type": "cnn", "in_features": 64, "channels": [16, 32], "num_classes": 10}`; add
+    `"standardize": true` to store input statistics in the model (see `set_input_stats`)."""
     spec = dict(spec)
     kind = spec.pop("type", None)
     if kind not in ARCHITECTURES:
@@ -27,4 +40,3 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-

@@ -9,6 +9,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from raykd.models.standardize import register_input_stats
+
 __all__ = ["SmallCNN"]
 
 
@@ -17,9 +19,22 @@ class SmallCNN(nn.Module):
 
     Blocks are named `conv1`, `conv2`, ... so their (B, C, H, W) maps are features for the
     attention, flow and neuron-selectivity strategies; `fc` is the embedding before the head.
+    With `standardize`, each pixel is first standardized with the `input_mean`/`input_std`
+    buffers (filled by `set_input_stats`, saved with the weights).
     """
 
-    def __init__(self, in_features: int, channels: Sequence[int], num_classes: int, embed: int = 128, dropout: float = 0.0) -> None:
+    # A constant to TorchScript, which then drops the standardize branch of a model without its buffers.
+    __constants__ = ["standardize"]
+
+    def __init__(
+        self,
+        in_features: int,
+        channels: Sequence[int],
+        num_classes: int,
+        embed: int = 128,
+        dropout: float = 0.0,
+        standardize: bool = False,
+    ) -> None:
         super().__init__()
         side = math.isqrt(in_features)
         if side * side != in_features:
@@ -41,7 +56,12 @@ class SmallCNN(nn.Module):
         self.in_features = in_features
         self.num_classes = num_classes
         self.feature_layers = [f"body.conv{i}" for i in range(1, len(channels) + 1)] + ["fc"]
+        self.standardize = standardize
+        if standardize:
+            register_input_stats(self, in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.standardize:
+            x = (x.reshape(-1, self.in_features) - self.input_mean) / self.input_std
         x = x.reshape(-1, 1, self.side, self.side)  # (B, 1, H, W)
         return self.head(self.fc(self.body(x)))

@@ -22,7 +22,8 @@ def fit_classifier(
 ) -> nn.Module:
     """Adam + cross-entropy with a seeded shuffle; returns the model in eval mode."""
     generator = torch.Generator().manual_seed(seed)
-    xs, ys = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
+    # Copies: arrays from Ray's object store are read-only views.
+    xs, ys = torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.long)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     model.train()
     for _ in range(epochs):

@@ -8,6 +8,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from raykd.models.standardize import register_input_stats
+
 __all__ = ["MLP"]
 
 
@@ -16,9 +18,16 @@ class MLP(nn.Module):
 
     The names are the public feature names that `FeatureExtractor` and strategy `pairs` use;
     `feature_layers` lists them so a caller can size adapters without a dummy forward.
+    With `standardize`, `forward` first applies `(x - input_mean) / input_std` from buffers that
+    `set_input_stats` fills, so the statistics are saved with the weights.
     """
 
-    def __init__(self, in_features: int, hidden: Sequence[int], num_classes: int, dropout: float = 0.0) -> None:
+    # A constant to TorchScript, which then drops the standardize branch of a model without its buffers.
+    __constants__ = ["standardize"]
+
+    def __init__(
+        self, in_features: int, hidden: Sequence[int], num_classes: int, dropout: float = 0.0, standardize: bool = False
+    ) -> None:
         super().__init__()
         if in_features < 1 or num_classes < 2 or any(h < 1 for h in hidden):
             raise ValueError(
@@ -39,6 +48,12 @@ class MLP(nn.Module):
         self.num_classes = num_classes
         self.feature_layers = [f"body.layer{i}" for i in range(1, len(hidden) + 1)]
         self.feature_widths = list(hidden)
+        self.standardize = standardize
+        if standardize:
+            register_input_stats(self, in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x.flatten(1)))
+        x = x.flatten(1)
+        if self.standardize:
+            x = (x - self.input_mean) / self.input_std
+        return self.head(self.body(x))

@@ -1,0 +1,53 @@
+"""Default architectures chosen from the shape of the data, not from the digits alone.
+
+Convolutions only help when the features are pixels on a grid; on a user's tabular Parquet a CNN
+would either be refused (a non-square feature count) or, worse, convolve unrelated columns that
+happen to be neighbours. So image-shaped inputs get the CNN-heavy ensemble and flat features get
+MLPs of different widths and depths (diversity is what makes an ensemble worth distilling).
+
+Specs carry no sizes: `in_features` and `num_classes` come from the data when models are built.
+All of them standardize their inputs (see `raykd.models.standardize`).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+__all__ = [
+    "IMAGE_STUDENT",
+    "IMAGE_TEACHER_MEMBERS",
+    "TABULAR_STUDENT",
+    "TABULAR_TEACHER_MEMBERS",
+    "default_student",
+    "default_teacher_members",
+]
+
+IMAGE_TEACHER_MEMBERS: list[dict[str, Any]] = [
+    {"type": "cnn", "channels": [32, 64], "dropout": 0.2, "standardize": True},
+    {"type": "cnn", "channels": [16, 32], "dropout": 0.2, "standardize": True},
+    {"type": "mlp", "hidden": [512], "dropout": 0.1, "standardize": True},
+]
+IMAGE_STUDENT: dict[str, Any] = {"type": "mlp", "hidden": [256], "standardize": True}
+
+TABULAR_TEACHER_MEMBERS: list[dict[str, Any]] = [
+    {"type": "mlp", "hidden": [256, 128], "dropout": 0.1, "standardize": True},
+    {"type": "mlp", "hidden": [512], "dropout": 0.1, "standardize": True},
+    {"type": "mlp", "hidden": [128, 64], "dropout": 0.1, "standardize": True},
+]
+TABULAR_STUDENT: dict[str, Any] = {"type": "mlp", "hidden": [64], "standardize": True}
+
+
+def _is_square_image(image_shape: tuple[int, int] | None) -> bool:
+    # SmallCNN only takes square images; a non-square one is treated as flat features.
+    return image_shape is not None and len(image_shape) == 2 and image_shape[0] == image_shape[1]
+
+
+def default_teacher_members(image_shape: tuple[int, int] | None) -> list[dict[str, Any]]:
+    """Teacher ensemble specs (fresh copies, safe to edit) for `Inputs.image_shape`."""
+    return copy.deepcopy(IMAGE_TEACHER_MEMBERS if _is_square_image(image_shape) else TABULAR_TEACHER_MEMBERS)
+
+
+def default_student(image_shape: tuple[int, int] | None) -> dict[str, Any]:
+    """Student spec (a fresh copy) for `Inputs.image_shape`."""
+    return copy.deepcopy(IMAGE_STUDENT if _is_square_image(image_shape) else TABULAR_STUDENT)
