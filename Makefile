@@ -4,26 +4,40 @@ VENV ?= .venv
 # Installed only where the venv has no torch yet; users with a CUDA build keep theirs.
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.raykd-installed
+# One stamp per install: `make run` installs what a run needs, `make test` adds the dev extras;
+# each reinstalls only when pyproject.toml changes.
+RUN_STAMP := $(VENV)/.raykd-run-installed
+DEV_STAMP := $(VENV)/.raykd-dev-installed
 export RAY_USAGE_STATS_ENABLED ?= 0
 export WANDB_MODE ?= disabled
 # A local single-user cluster on 127.0.0.1; clusters you share keep Ray's token auth on.
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: setup run test bench clean
+.PHONY: setup setup-dev run test bench clean
 
-setup: $(STAMP)
-
-$(STAMP): pyproject.toml
+define make_venv
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH_SPEC)"
+endef
+
+setup: $(RUN_STAMP)
+
+setup-dev: $(DEV_STAMP)
+
+$(RUN_STAMP): pyproject.toml
+	$(make_venv)
+	$(BIN)/pip install -q -e .
+	touch $(RUN_STAMP)
+
+$(DEV_STAMP): pyproject.toml
+	$(make_venv)
 	$(BIN)/pip install -q -e ".[dev]"
-	touch $(STAMP)
+	touch $(DEV_STAMP) $(RUN_STAMP)
 
 run: setup
 	$(BIN)/python pipelines/ensemble_to_student.py $(ARGS)
 
-test: setup
+test: setup-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: setup
