@@ -1,7 +1,8 @@
 """The main job over several seeds: does the distilled student beat the labels-only one?
 
-Runs pipelines/ensemble_to_student.py's `run` once per seed (teachers, soft targets, KD student
-and labels-only student all re-made with that seed) in one Ray session, prints a table with the
+Runs the main job (`raykd.stages.run_distill`, what `raykd run` and pipelines/ensemble_to_student.py
+call) once per seed (teachers, soft targets, KD student and labels-only student all re-made with
+that seed) in one Ray session, prints a table with the
 mean test accuracies, writes benchmarks/results/kd_vs_baseline.md and ends with one JSON line.
 
     python benchmarks/kd_vs_baseline.py [--seeds 0 1 2] [extra pipeline flags ...]
@@ -20,7 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.ensemble_to_student import parse_args, run  # noqa: E402
+from raykd.config import load_config  # noqa: E402
+from raykd.stages import run_distill  # noqa: E402
 
 
 def main() -> None:
@@ -30,16 +32,16 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="raykd-kd-vs-baseline-"))
     rows = []
     for seed in args.seeds:
-        report = run(parse_args([*pipeline_flags, "--seed", str(seed), "--output", str(work / f"seed{seed}")]))
+        report = run_distill(load_config([*pipeline_flags, "--seed", str(seed), "--output", str(work / f"seed{seed}")]))
         rows.append(
             {
                 "seed": seed,
-                "ensemble": report["ensemble"]["accuracy"],
+                "ensemble": report["teacher"]["accuracy"],
                 "kd": report["student"]["kd"]["accuracy"],
                 "baseline": report["student"]["baseline"]["accuracy"],
                 "seconds": report["seconds"]["total"],
-                "student_params": report["student"]["params"],
-                "ensemble_params": report["ensemble"]["params"],
+                "student_params": report["student"]["kd"]["params"],
+                "ensemble_params": report["teacher"]["params"],
             }
         )
     mean = {k: statistics.mean(r[k] for r in rows) for k in ("ensemble", "kd", "baseline", "seconds")}

@@ -1,8 +1,8 @@
 """Every distillation strategy on the embedded digits, same teacher, 3 seeds each.
 
-The data, the teacher ensemble and its soft targets are made once (the teacher runs once);
-then each strategy trains the same CNN student through the pipeline's Ray Train path, beside a
-labels-only baseline. Writes benchmarks/results/strategies.md and ends with one JSON line.
+The data, the teacher ensemble and its soft targets are made once by the shared stages (the
+teacher runs once); then each strategy trains the same CNN student through the student stage
+(Ray Train), beside a labels-only baseline. Writes benchmarks/results/strategies.md and ends with one JSON line.
 
     python benchmarks/strategies.py [--seeds 3] [--epochs 30] [--only ResponseBased RelationBased]
 """
@@ -10,7 +10,6 @@ labels-only baseline. Writes benchmarks/results/strategies.md and ends with one 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 import statistics
@@ -21,9 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.ensemble_to_student import prepare, train_student  # noqa: E402
-from raykd.config import PipelineConfig, StudentConfig  # noqa: E402
-from raykd.report import StageTimer  # noqa: E402
+from raykd.config import RunConfig, StrategyConfig  # noqa: E402
+from raykd.stages import Run, run_soft_targets, train_student  # noqa: E402
 
 # One student for every strategy; its channels equal teacher member1's so FSP (which needs equal
 # channel counts, as in the paper) can pair them.
@@ -58,15 +56,11 @@ def layers(name: str | None, all_layers: list[str]) -> list[str]:
     return all_layers[:2] if name in SPATIAL else all_layers
 
 
-def student_config(name: str | None, epochs: int) -> StudentConfig:
-    return StudentConfig(
-        model=dict(STUDENT),
-        layers=layers(name, STUDENT_LAYERS),
-        strategy=name or "ResponseBased",
-        params=PARAMS.get(name or "", {}),
-        epochs=epochs,
-        baseline=False,
-    )
+def variant(base: RunConfig, name: str | None, seed: int) -> RunConfig:
+    """The base run with this strategy's student layers, teacher layers and seed."""
+    student = base.student.model_copy(update={"layers": layers(name, STUDENT_LAYERS)})
+    teacher = base.teacher.model_copy(update={"layers": layers(name, TEACHER_LAYERS)})
+    return base.model_copy(update={"student": student, "teacher": teacher, "seed": seed})
 
 
 def main() -> None:
@@ -78,16 +72,16 @@ def main() -> None:
     names = args.only or STRATEGIES
 
     work = Path(tempfile.mkdtemp(prefix="raykd-bench-strategies-"))
-    base_cfg = PipelineConfig(output=str(work), student=student_config(None, args.epochs))
-    prep = prepare(base_cfg, StageTimer())
+    base = RunConfig.model_validate(
+        {"output": str(work), "student": {"model": STUDENT, "epochs": args.epochs, "baseline": False}}
+    ).check()
+    run, data, teacher, soft = run_soft_targets(base, "strategies")
     rows = []
     for name in [None, *names]:
         accs, epoch_seconds = [], []
+        strategy = StrategyConfig(name=name, params=PARAMS.get(name, {})) if name else None
         for seed in range(args.seeds):
-            s = student_config(name, args.epochs)
-            teacher = dataclasses.replace(base_cfg.teacher, layers=layers(name, TEACHER_LAYERS))
-            cfg = dataclasses.replace(base_cfg, seed=seed, student=s, teacher=teacher)
-            result = train_student(cfg, prep, name, f"{name or 'labels_only'}-seed{seed}")
+            result = train_student(Run(variant(base, name, seed), run.out), data, f"{name or 'labels_only'}-seed{seed}", strategy, teacher, soft)
             accs.append(result["accuracy"])
             epoch_seconds.append(result["epoch_seconds"])
         row = {
@@ -107,8 +101,8 @@ def main() -> None:
         rows = list(previous.values())
     saved.write_text(json.dumps({"epochs": args.epochs, "seeds": args.seeds, "rows": rows}, indent=1))
     header = (
-        f"Digits test accuracy (n={len(prep.test['id'])}), student {STUDENT} ({result['params']:,} params), "
-        f"teacher ensemble {prep.ensemble['accuracy'] * 100:.2f}% ({prep.ensemble['params']:,} params), "
+        f"Digits test accuracy (n={len(data.test['id'])}), student {STUDENT} ({result['params']:,} params), "
+        f"teacher ensemble {teacher.accuracy * 100:.2f}% ({teacher.params:,} params), "
         f"{args.epochs} epochs, {args.seeds} seeds, 2 Ray Train workers on {platform.machine()} CPU "
         "(seconds per epoch: one worker's training pass, teacher forward included for online strategies).\n\n"
     )
@@ -118,7 +112,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("# Strategies on digits\n\n" + header + "\n".join(table) + "\n")
     print("\n".join(table))
-    print(json.dumps({"benchmark": "strategies", "epochs": args.epochs, "seeds": args.seeds, "teacher_accuracy": prep.ensemble["accuracy"], "rows": rows}))
+    print(json.dumps({"benchmark": "strategies", "epochs": args.epochs, "seeds": args.seeds, "teacher_accuracy": teacher.accuracy, "rows": rows}))
 
 
 if __name__ == "__main__":

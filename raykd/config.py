@@ -1,282 +1,477 @@
-"""Typed pipeline configuration: YAML and flags in, validated dataclasses out.
+"""One typed run config (pydantic v2): YAML file + flags + `--set a.b.c=value`, checked before Ray.
 
-Everything is checked before Ray starts; an error names the dotted field, the flag that sets it
-and the value received, e.g. `student.alpha (--alpha) must be in [0, 1], got 1.5`.
+`RunConfig` holds every section of a distillation run; the pseudo-labeling and born-again runs
+extend it with a section of their own. Every level forbids unknown keys, every field has a type
+and a range, and the components a run names (strategy, teacher kind, model specs) are checked
+against what their constructors take. Every error names the dotted path, the flag that sets it
+where there is one, and the value received, e.g.
+`student.epochs (--epochs): Input should be a valid integer, got a number with a fractional part; got 10.5`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-from dataclasses import dataclass, field
+import inspect
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-__all__ = ["ConfigError", "DataConfig", "TeacherConfig", "SoftTargetConfig", "StudentConfig", "PipelineConfig", "parse_args"]
+__all__ = [
+    "BornAgainConfig",
+    "BornAgainSection",
+    "ConfigError",
+    "DataConfig",
+    "FLAGS",
+    "PseudoLabelConfig",
+    "PseudoLabelSection",
+    "RunConfig",
+    "SoftTargetConfig",
+    "StrategyConfig",
+    "StudentConfig",
+    "TeacherConfig",
+    "TrackingConfig",
+    "add_config_arguments",
+    "config_from_args",
+    "load_config",
+]
 
 
 class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the field and the fix."""
+    """A configuration value is invalid; the message names the dotted path, the flag and the value."""
 
 
-def _fail(path: str, message: str) -> None:
-    flag = FLAGS.get(path)
-    raise ConfigError(f"{path}{f' ({flag})' if flag else ''} {message}")
+class Section(BaseModel):
+    # Lax mode on purpose: YAML 1.1 reads `1e-3` as a string and `no` as a boolean word, and both
+    # should mean what a person meant; fractional ints, words for numbers and unknown keys are refused.
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
-def _in_unit(path: str, value: float, low_open: bool = False, high_open: bool = False) -> None:
-    if not ((0 < value if low_open else 0 <= value) and (value < 1 if high_open else value <= 1)):
-        _fail(path, f"must be in {'(' if low_open else '['}0, 1{')' if high_open else ']'}, got {value}")
+ModelSpec = dict[str, Any]
 
 
-def _at_least(path: str, value: float, low: float) -> None:
-    if value is None or value < low:
-        _fail(path, f"must be >= {low}, got {value}")
-
-
-@dataclass
-class DataConfig:
+class DataConfig(Section):
     path: str | None = None
-    """Parquet file or directory; None uses the embedded scikit-learn digits."""
-    id_column: str = "id"
+    """Parquet file or directory of numeric feature columns and a label; None: the embedded digits."""
+    id_column: str | None = None
+    """Integer id column; None uses a column named `id` if there is one, else each row's position."""
     label_column: str = "label"
     feature_columns: list[str] | None = None
-    """Default: every numeric column except id and label."""
+    """Default: every numeric column but the id and the label."""
+    image_shape: tuple[int, int] | None = None
+    """(H, W) when the features are a flattened image (enables CNN defaults); the digits are 8×8."""
+    standardize: bool = True
+    """Standardize features with the train split's mean/std, stored in every model's checkpoint."""
     split_seed: int = 0
-    val_fraction: float = 0.15
-    test_fraction: float = 0.2
-    limit: int | None = None
+    val_fraction: float = Field(0.15, gt=0, lt=1)
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    limit: int | None = Field(None, ge=50)
     """Use only the first N rows (quick runs and tests)."""
 
-    def validate(self) -> None:
-        if self.path is not None and not Path(self.path).exists():
-            _fail("data.path", f"does not exist: {self.path!r}; give a Parquet file or directory")
-        _in_unit("data.val_fraction", self.val_fraction, low_open=True, high_open=True)
-        _in_unit("data.test_fraction", self.test_fraction, low_open=True, high_open=True)
+    @model_validator(mode="after")
+    def _check(self) -> "DataConfig":
         if self.val_fraction + self.test_fraction >= 0.9:
-            _fail("data.val_fraction", f"+ data.test_fraction must leave >= 10% for training, got {self.val_fraction + self.test_fraction}")
-        if self.limit is not None:
-            _at_least("data.limit", self.limit, 50)
+            raise ValueError(f"val_fraction + test_fraction must leave >= 10% for training, got {self.val_fraction + self.test_fraction}")
+        return self
 
 
-@dataclass
-class TeacherConfig:
+class TeacherConfig(Section):
     kind: str = "Ensemble"
-    """A `TeacherModelType` name; the soft-target actors build it with `teachers.build_from_config`
-    from the member checkpoint and `params`."""
-    params: dict[str, Any] = field(default_factory=dict)
-    """Extra arguments of the kind's `from_config` (e.g. combine: vote for Ensemble)."""
-    layers: list[str] | None = None
-    """Teacher features for feature strategies; default: the first member's last feature layers,
-    as many as the student has ("member0.fc" for an Ensemble)."""
+    """A `TeacherModelType` name."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Arguments of the kind's `from_config` (e.g. `combine: vote`, or `path:` for Pretrained)."""
     checkpoint: str | None = None
-    """A directory of teacher weights (safetensors + teachers.json); None trains new teachers."""
-    members: list[dict[str, Any]] = field(
-        default_factory=lambda: [
-            {"type": "cnn", "channels": [32, 64], "dropout": 0.2},
-            {"type": "cnn", "channels": [16, 32], "dropout": 0.2},
-            {"type": "mlp", "hidden": [512], "dropout": 0.1},
-        ]
-    )
-    """One architecture spec per ensemble member (raykd.models.build_model without the sizes,
-    which come from the data); member i is trained with seed+i."""
-    epochs: int = 30
-    lr: float = 1e-3
-
-    def validate(self) -> None:
-        from raykd import teachers
-
-        if self.checkpoint is not None and not Path(self.checkpoint).is_dir():
-            _fail("teacher.checkpoint", f"is not a directory: {self.checkpoint!r}")
-        from raykd.models import ARCHITECTURES
-
-        if not self.members:
-            _fail("teacher.members", "must list at least one architecture spec")
-        for i, spec in enumerate(self.members):
-            if not isinstance(spec, dict) or spec.get("type") not in ARCHITECTURES:
-                _fail(f"teacher.members[{i}]", f"must be a mapping with type in {sorted(ARCHITECTURES)}, got {spec!r}")
-        _at_least("teacher.epochs", self.epochs, 1)
-        if not self.lr > 0:
-            _fail("teacher.lr", f"must be > 0, got {self.lr}")
-        if self.kind not in teachers.available():
-            _fail("teacher.kind", f"must be one of {teachers.available()}, got {self.kind!r}")
+    """A directory of teacher weights written by raykd; None trains members (for kinds that wrap
+    trained weights) from `members`."""
+    members: list[ModelSpec] | None = None
+    """Architecture specs (without sizes) of the members to train; None: defaults that fit the data
+    (CNNs for image-shaped inputs, MLPs for flat features)."""
+    layers: list[str] | None = None
+    """Teacher features for feature strategies; default: the first member's last feature layers."""
+    epochs: int = Field(30, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    batch_size: int = Field(64, ge=1)
 
 
-@dataclass
-class SoftTargetConfig:
-    k: int | None = None
+class SoftTargetConfig(Section):
+    k: int | None = Field(None, ge=1)
     """Classes kept per sample; None keeps all."""
-    batch_size: int = 4096
+    batch_size: int = Field(4096, ge=1)
     """Rows per teacher call and per part file: thousands keep the teacher busy."""
-    pool_size: int = 1
+    pool_size: int = Field(1, ge=1)
     """Teacher actors (replicas) in the pool."""
-    num_cpus: float = 0.5
-    """CPUs per teacher actor: keep it fractional on small machines so reads never starve."""
-    num_gpus: float = 0.0
-    decode: str = "renormalize"
+    num_cpus: float = Field(0.5, gt=0)
+    """CPUs per teacher actor: fractional on small machines so the read tasks never starve."""
+    num_gpus: float = Field(0.0, ge=0)
+    decode: Literal["renormalize", "residual"] = "renormalize"
     """Top-k decoding for the KD loss: renormalize over the k classes, or residual (spread the
-    remaining probability mass over the other classes, from the stored logsumexp)."""
-
-    def validate(self) -> None:
-        if self.decode not in ("renormalize", "residual"):
-            _fail("soft_targets.decode", f"must be 'renormalize' or 'residual', got {self.decode!r}")
-        if self.k is not None:
-            _at_least("soft_targets.k", self.k, 1)
-        _at_least("soft_targets.batch_size", self.batch_size, 1)
-        _at_least("soft_targets.pool_size", self.pool_size, 1)
-        if not self.num_cpus > 0:
-            _fail("soft_targets.num_cpus", f"must be > 0, got {self.num_cpus}")
-        _at_least("soft_targets.num_gpus", self.num_gpus, 0)
+    missing probability mass over the other classes, from the stored logsumexp)."""
 
 
-@dataclass
-class StudentConfig:
-    model: dict[str, Any] = field(default_factory=lambda: {"type": "mlp", "hidden": [256]})
-    """Architecture spec without sizes (they come from the data), as for teacher members."""
+class StrategyConfig(Section):
+    name: str = "ResponseBased"
+    """A registered strategy (`raykd.strategies.available()`)."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Constructor arguments; each strategy keeps its paper's defaults for the rest."""
+
+
+class StudentConfig(Section):
+    model: ModelSpec | None = None
+    """Architecture spec without sizes; None: a default that fits the data."""
     layers: list[str] | None = None
     """Student features for feature strategies; default: the model's `feature_layers`."""
-    strategy: str = "ResponseBased"
-    temperature: float = 4.0
-    alpha: float = 0.9
-    params: dict[str, Any] = field(default_factory=dict)
-    """Extra constructor arguments of the strategy."""
-    epochs: int = 40
-    batch_size: int = 32
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    ce_weight: float | None = Field(None, ge=0)
+    """Weight of a cross-entropy term on the labels added to the strategy's loss. None: 1.0 for
+    strategies whose loss uses neither logits nor labels (feature-only, as the CRD benchmark's
+    γ=1), else 0 (the strategy already has its own label term); the value used is in the report."""
+    epochs: int = Field(40, ge=1)
+    batch_size: int = Field(32, ge=1)
     """Per worker."""
-    lr: float = 3e-3
-    num_workers: int = 2
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    num_workers: int = Field(2, ge=1)
     use_gpu: bool = False
-    cpus_per_worker: float = 0.5
-    checkpoint_every: int = 1
-    keep_best: int = 1
+    cpus_per_worker: float = Field(0.5, gt=0)
+    checkpoint_every: int = Field(1, ge=1)
+    keep_best: int = Field(1, ge=1)
     early_stopping: bool = False
-    min_delta: float = 0.001
-    patience: int = 5
-    max_failures: int = 0
+    min_delta: float = Field(0.001, ge=0)
+    patience: int = Field(5, ge=1)
+    max_failures: int = Field(0, ge=0)
     cache_shards: bool | None = None
     """Keep worker shards in memory after the first epoch; None: only if the train split < 512 MiB."""
     baseline: bool = True
     """Also train the same student on labels only, for comparison."""
 
-    def validate(self) -> None:
-        from raykd import strategies
-
-        if self.strategy not in strategies.available():
-            _fail("student.strategy", f"must be one of {strategies.available()}, got {self.strategy!r}")
-        if not self.temperature > 0:
-            _fail("student.temperature", f"must be > 0, got {self.temperature}")
-        _in_unit("student.alpha", self.alpha)
-        from raykd.models import ARCHITECTURES
-
-        if not isinstance(self.model, dict) or self.model.get("type") not in ARCHITECTURES:
-            _fail("student.model", f"must be a mapping with type in {sorted(ARCHITECTURES)}, got {self.model!r}")
-        _at_least("student.epochs", self.epochs, 1)
-        _at_least("student.batch_size", self.batch_size, 1)
-        if not self.lr > 0:
-            _fail("student.lr", f"must be > 0, got {self.lr}")
-        _at_least("student.num_workers", self.num_workers, 1)
-        if not self.cpus_per_worker > 0:
-            _fail("student.cpus_per_worker", f"must be > 0, got {self.cpus_per_worker}")
-        _at_least("student.checkpoint_every", self.checkpoint_every, 1)
-        _at_least("student.keep_best", self.keep_best, 1)
-        _at_least("student.min_delta", self.min_delta, 0)
-        _at_least("student.patience", self.patience, 1)
-        _at_least("student.max_failures", self.max_failures, 0)
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _name_only(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
 
 
-@dataclass
-class PipelineConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    soft_targets: SoftTargetConfig = field(default_factory=SoftTargetConfig)
-    student: StudentConfig = field(default_factory=StudentConfig)
+class TrackingConfig(Section):
+    progress: Literal["auto", "on", "off"] = "auto"
+    """Ray Data progress bars: auto shows them when stdout is a terminal."""
+
+
+class RunConfig(Section):
+    data: DataConfig = Field(default_factory=DataConfig)
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    soft_targets: SoftTargetConfig = Field(default_factory=SoftTargetConfig)
+    student: StudentConfig = Field(default_factory=StudentConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     seed: int = 0
     """Seeds teacher member i with seed+i and the student with seed."""
     output: str | None = None
     """Run directory; default a new folder under runs/."""
 
-    def validate(self) -> "PipelineConfig":
-        for section in (self.data, self.teacher, self.soft_targets, self.student):
-            section.validate()
+    # flag -> dotted path; one table drives the parser and the error messages.
+    FLAG_PATHS: ClassVar[dict[str, str]] = {
+        "--data": "data.path",
+        "--id-column": "data.id_column",
+        "--label-column": "data.label_column",
+        "--image-shape": "data.image_shape",
+        "--limit": "data.limit",
+        "--teachers": "teacher.checkpoint",
+        "--teacher-kind": "teacher.kind",
+        "--teacher-epochs": "teacher.epochs",
+        "--k": "soft_targets.k",
+        "--pool-size": "soft_targets.pool_size",
+        "--decode": "soft_targets.decode",
+        "--strategy": "student.strategy.name",
+        "--temperature": "student.strategy.params.temperature",
+        "--alpha": "student.strategy.params.alpha",
+        "--epochs": "student.epochs",
+        "--batch-size": "student.batch_size",
+        "--lr": "student.lr",
+        "--weight-decay": "student.weight_decay",
+        "--num-workers": "student.num_workers",
+        "--max-failures": "student.max_failures",
+        "--seed": "seed",
+        "--output": "output",
+    }
+    SWITCHES: ClassVar[dict[str, tuple[str, Any]]] = {
+        "--use-gpu": ("student.use_gpu", True),
+        "--no-baseline": ("student.baseline", False),
+    }
+    COMMAND: ClassVar[str] = "run"
+
+    def check(self) -> "RunConfig":
+        """The checks that need the registries: strategy and teacher parameters, model specs."""
+        from raykd import teachers
+
+        if self.data.path is not None and not Path(self.data.path).exists():
+            _fail("data.path", self.data.path, "does not exist; give a Parquet file or directory")
+        check_strategy("student.strategy", self.student.strategy.name, self.student.strategy.params)
+        if self.teacher.kind not in teachers.available():
+            _fail("teacher.kind", self.teacher.kind, f"is not a teacher kind; choose one of {teachers.available()}")
+        accepted = teachers.config_params(self.teacher.kind)
+        if accepted is not None:
+            for key in self.teacher.params:
+                if key not in accepted or key in ("checkpoint", "layers"):
+                    where = "teacher.checkpoint / teacher.layers" if key in ("checkpoint", "layers") else f"one of {sorted(set(accepted) - {'checkpoint', 'layers'})}"
+                    _fail(f"teacher.params.{key}", self.teacher.params[key], f"is not a parameter of teacher kind {self.teacher.kind}; use {where}")
+        if self.teacher.checkpoint is not None and not Path(self.teacher.checkpoint).is_dir():
+            _fail("teacher.checkpoint", self.teacher.checkpoint, "is not a directory of teacher weights")
+        for i, spec in enumerate(self.teacher.members or []):
+            check_model_spec(f"teacher.members[{i}]", spec)
+        if self.student.model is not None:
+            check_model_spec("student.model", self.student.model)
         return self
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
+class PseudoLabelSection(Section):
+    unlabeled: str | None = None
+    """Parquet (the labeled data's feature columns, with or without ids) or an image folder; None:
+    the train split's rows outside the labeled fraction, labels hidden (the demo)."""
+    label_fraction: float = Field(0.1, gt=0, le=1)
+    """Share of the train split that keeps its labels, stratified by class."""
+    threshold: float | None = Field(0.5, ge=0, le=1)
+    """Accept pseudo-labels with confidence >= threshold. On the digits demo coverage beats purity:
+    0.5 accepts ~98% at ~97% correct and gains more than 0.9 (81% accepted, 99.6% correct)."""
+    per_class: int | None = Field(None, ge=1)
+    """Accept at most this many pseudo-labels per predicted class (the most confident)."""
+    seeds: list[int] | None = None
+    """Repeat the whole run per seed (draws the labeled subset, seeds teachers and students); None: [seed]."""
+    students: bool = True
+    """Train and compare the two students (off: pseudo-label only)."""
+
+    @field_validator("seeds")
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "PipelineConfig":
-        return _build(cls, raw, "")
+    def _distinct(cls, seeds: list[int] | None) -> list[int] | None:
+        if seeds is not None and (not seeds or len(set(seeds)) != len(seeds)):
+            raise ValueError("must list distinct integers")
+        return seeds
 
 
-def _build(cls: type, raw: Any, prefix: str):
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{prefix or 'config'} must be a mapping, got {type(raw).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
+def _pseudo_label_student() -> StudentConfig:
+    return StudentConfig(num_workers=1, baseline=False)
+
+
+class PseudoLabelConfig(RunConfig):
+    """A run whose teachers learn from a labeled fraction and label the rest (or `unlabeled`)."""
+
+    teacher: TeacherConfig = Field(default_factory=lambda: TeacherConfig(epochs=60))
+    student: StudentConfig = Field(default_factory=_pseudo_label_student)
+    pseudo_label: PseudoLabelSection = Field(default_factory=PseudoLabelSection)
+
+    FLAG_PATHS: ClassVar[dict[str, str]] = {
+        **{f: p for f, p in RunConfig.FLAG_PATHS.items() if not p.startswith(("student.strategy", "soft_targets.k", "soft_targets.decode"))},
+        "--unlabeled": "pseudo_label.unlabeled",
+        "--label-fraction": "pseudo_label.label_fraction",
+        "--threshold": "pseudo_label.threshold",
+        "--per-class": "pseudo_label.per_class",
+        "--seeds": "pseudo_label.seeds",
+    }
+    SWITCHES: ClassVar[dict[str, tuple[str, Any]]] = {
+        "--use-gpu": ("student.use_gpu", True),
+        "--no-students": ("pseudo_label.students", False),
+    }
+    COMMAND: ClassVar[str] = "pseudo-label"
+
+    def check(self) -> "PseudoLabelConfig":
+        super().check()
+        p = self.pseudo_label
+        if p.unlabeled is None and p.label_fraction == 1.0:
+            _fail("pseudo_label.label_fraction", 1.0, "keeps every train label, so nothing is left to pseudo-label; lower it or set pseudo_label.unlabeled")
+        if p.unlabeled is not None and not Path(p.unlabeled).exists():
+            _fail("pseudo_label.unlabeled", p.unlabeled, "does not exist; give a Parquet file/directory or an image folder")
+        if self.teacher.kind != "Ensemble":
+            _fail("teacher.kind", self.teacher.kind, "must be Ensemble for pseudo-labeling (its members' disagreement is a score)")
+        return self
+
+
+class BornAgainSection(Section):
+    generations: int = Field(3, ge=1)
+    """Generation 0 learns from the labels, every later one from the frozen previous one."""
+
+
+def _born_again_student() -> StudentConfig:
+    # BAN's loss is the teacher's distribution only: T=1, alpha=1 (Furlanello et al. 2018).
+    return StudentConfig(strategy=StrategyConfig(params={"temperature": 1.0, "alpha": 1.0}), epochs=30, baseline=False)
+
+
+class BornAgainConfig(RunConfig):
+    """Born-Again Networks: generations of one architecture, each the teacher of the next."""
+
+    student: StudentConfig = Field(default_factory=_born_again_student)
+    born_again: BornAgainSection = Field(default_factory=BornAgainSection)
+
+    FLAG_PATHS: ClassVar[dict[str, str]] = {
+        **{f: p for f, p in RunConfig.FLAG_PATHS.items() if not p.startswith(("teacher.", "soft_targets.k"))},
+        "--generations": "born_again.generations",
+    }
+    SWITCHES: ClassVar[dict[str, tuple[str, Any]]] = {"--use-gpu": ("student.use_gpu", True)}
+    COMMAND: ClassVar[str] = "born-again"
+
+    def check(self) -> "BornAgainConfig":
+        super().check()
+        if self.student.strategy.name not in ("ResponseBased", "DecoupledKD"):
+            _fail("student.strategy.name", self.student.strategy.name, "must be a logit strategy (ResponseBased or DecoupledKD): a generation teaches the next through its logits")
+        return self
+
+
+FLAGS: dict[str, str] = {path: flag for flag, path in RunConfig.FLAG_PATHS.items()}
+
+
+def _fail(path: str, value: Any, message: str) -> None:
+    raise ConfigError(f"{path}: {value!r} {message}")
+
+
+def check_strategy(path: str, name: str, params: dict[str, Any]) -> None:
+    """The strategy exists, takes every parameter given, and accepts their values."""
+    from raykd import strategies
+
+    if name not in strategies.available():
+        _fail(f"{path}.name", name, f"is not a strategy; choose one of {strategies.available()}")
+    signature = inspect.signature(strategies.STRATEGIES.get(name))
+    takes = [n for n, p in signature.parameters.items() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    for key in params:
+        if key not in takes:
+            _fail(f"{path}.params.{key}", params[key], f"is not a parameter of strategy {name}; it takes {takes}")
+    # Data-dependent arguments (a memory bank's size) are filled by the student stage; a stand-in
+    # lets the constructor check every value the user gave.
+    stand_ins = {"n_data": 1 + int(params.get("nce_k", 1))} if "n_data" in takes and "n_data" not in params else {}
+    try:
+        strategies.build(name, **stand_ins, **params)
+    except (TypeError, ValueError) as err:
+        # Constructors name the argument first ("alpha must be in [0, 1], got 1.5"): point at it.
+        key = str(err).split(" ", 1)[0]
+        where = f"{path}.params.{key}" if key in params else f"{path}.params"
+        raise ConfigError(f"{where}: strategy {name} refuses it: {err}") from None
+
+
+def check_model_spec(path: str, spec: Any) -> None:
+    from raykd.models import ARCHITECTURES
+
+    if not isinstance(spec, dict) or spec.get("type") not in ARCHITECTURES:
+        _fail(path, spec, f"must be a mapping with type in {sorted(ARCHITECTURES)}")
+    takes = set(inspect.signature(ARCHITECTURES[spec["type"]]).parameters) - {"in_features", "num_classes"}
+    unknown = sorted(set(spec) - takes - {"type"})
     if unknown:
-        raise ConfigError(f"unknown key(s) {[prefix + k for k in unknown]}; known: {[prefix + k for k in fields]}")
-    values = {}
-    for name, value in raw.items():
-        sub = SECTIONS.get(name) if not prefix else None
-        values[name] = _build(sub, value, f"{name}.") if sub else value
-    return cls(**values)
+        _fail(f"{path}.{unknown[0]}", spec[unknown[0]], f"is not an argument of model type {spec['type']!r}; it takes {sorted(takes)} (sizes come from the data)")
 
 
-SECTIONS = {"data": DataConfig, "teacher": TeacherConfig, "soft_targets": SoftTargetConfig, "student": StudentConfig}
-
-# flag -> dotted field; one table drives the parser and the error messages.
-_FLAG_FIELDS = {
-    "--data": ("data.path", str),
-    "--id-column": ("data.id_column", str),
-    "--label-column": ("data.label_column", str),
-    "--limit": ("data.limit", int),
-    "--teachers": ("teacher.checkpoint", str),
-    "--teacher-kind": ("teacher.kind", str),
-    "--teacher-epochs": ("teacher.epochs", int),
-    "--k": ("soft_targets.k", int),
-    "--pool-size": ("soft_targets.pool_size", int),
-    "--decode": ("soft_targets.decode", str),
-    "--strategy": ("student.strategy", str),
-    "--temperature": ("student.temperature", float),
-    "--alpha": ("student.alpha", float),
-    "--epochs": ("student.epochs", int),
-    "--batch-size": ("student.batch_size", int),
-    "--lr": ("student.lr", float),
-    "--num-workers": ("student.num_workers", int),
-    "--max-failures": ("student.max_failures", int),
-    "--seed": ("seed", int),
-    "--output": ("output", str),
-}
-FLAGS = {path: flag for flag, (path, _) in _FLAG_FIELDS.items()} | {"student.use_gpu": "--use-gpu"}
+def _format(error: dict[str, Any], flags: dict[str, str], cls: type[BaseModel]) -> str:
+    path = ".".join(str(p) for p in error["loc"])
+    flag = flags.get(".".join(str(p) for p in error["loc"] if not isinstance(p, int)))  # seeds.1 → --seeds
+    where = f"{path} ({flag})" if flag else path
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown key; known keys here: {_known(cls, error['loc'][:-1])}"
+    return f"{where}: {error['msg']}; got {error['input']!r}"
 
 
-def parse_args(argv: list[str] | None = None, description: str = "") -> PipelineConfig:
-    """Flags override the YAML file given by --config; the result is validated."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--config", help="YAML file with data/teacher/soft_targets/student sections")
-    for flag, (path, kind) in _FLAG_FIELDS.items():
-        parser.add_argument(flag, type=kind, default=None, help=f"sets {path}")
-    parser.add_argument("--use-gpu", action="store_true", default=None, help="sets student.use_gpu")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the labels-only student")
-    args = parser.parse_args(argv)
+def _known(cls: type[BaseModel], loc: tuple) -> list[str]:
+    model: Any = cls
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+    return sorted(getattr(model, "model_fields", {}))
+
+
+def validate(cls: type[RunConfig], raw: dict[str, Any]) -> RunConfig:
+    """`raw` (merged YAML and flags) as a checked `cls`, or a ConfigError naming every bad field."""
+    flags = {path: flag for flag, path in cls.FLAG_PATHS.items()} | {path: flag for flag, (path, _) in cls.SWITCHES.items()}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"the config must be a mapping of sections, got {type(raw).__name__}")
+    try:
+        cfg = cls.model_validate(_merge(cls().model_dump(), raw))
+    except ValidationError as err:
+        raise ConfigError("\n".join(_format(e, flags, cls) for e in err.errors(include_url=False))) from None
+    try:
+        return cfg.check()
+    except ConfigError as err:
+        path, _, rest = str(err).partition(":")
+        flag = flags.get(path)
+        raise ConfigError(f"{path} ({flag}):{rest}" if flag else str(err)) from None
+
+
+def _merge(defaults: Any, raw: Any) -> Any:
+    """`raw` over the config class's own defaults (an extension's defaults hold when a user sets
+    another field of the same section). A component named anew starts from its own defaults:
+    another strategy's parameters are not carried over."""
+    if not isinstance(defaults, dict) or not isinstance(raw, dict):
+        return raw
+    if "name" in defaults and "params" in defaults and "name" in raw and raw["name"] != defaults["name"]:
+        return raw
+    return {**defaults, **{k: _merge(defaults[k], v) if k in defaults else v for k, v in raw.items()}}
+
+
+def _set(raw: dict[str, Any], path: str, value: Any) -> None:
+    *sections, key = path.split(".")
+    target = raw
+    for s in sections:
+        node = target.setdefault(s, {})
+        if isinstance(node, str):  # `strategy: Hybrid` then `--set student.strategy.params...`
+            node = target[s] = {"name": node}
+        if not isinstance(node, dict):
+            raise ConfigError(f"{path}: cannot set inside {'.'.join(sections)}, which is {node!r}")
+        target = node
+    target[key] = value
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type[RunConfig]) -> None:
+    """`--config`, `--set`, and one flag per entry of `cls.FLAG_PATHS` / `cls.SWITCHES`."""
+    parser.add_argument("--config", metavar="YAML", help="YAML file with the config's sections")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="PATH=VALUE",
+        help="override any field by its dotted path, e.g. --set student.strategy.params.temperature=2 (value read as YAML)",
+    )
+    for flag, path in cls.FLAG_PATHS.items():
+        parser.add_argument(flag, default=None, metavar="VALUE", help=f"sets {path}")
+    for flag, (path, value) in cls.SWITCHES.items():
+        parser.add_argument(flag, action="store_const", const=value, default=None, help=f"sets {path} to {value}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+
+
+def config_from_args(args: argparse.Namespace, cls: type[RunConfig]) -> RunConfig:
+    """YAML file, then `--set`, then flags (the most specific wins); validated as `cls`."""
     raw: dict[str, Any] = {}
     if args.config:
-        raw = yaml.safe_load(Path(args.config).read_text()) or {}
-    overrides = {path: getattr(args, flag[2:].replace("-", "_")) for flag, (path, _) in _FLAG_FIELDS.items()}
-    overrides["student.use_gpu"] = args.use_gpu
-    overrides["student.baseline"] = False if args.no_baseline else None
-    for path, value in overrides.items():
-        if value is None:
-            continue
-        *sections, key = path.split(".")
-        target = raw
-        for s in sections:
-            target = target.setdefault(s, {})
-        target[key] = value
-    try:
-        return PipelineConfig.from_dict(raw).validate()
-    except ConfigError as err:
-        parser.error(str(err))
-        raise  # parser.error exits; this keeps type checkers honest
+        path = Path(args.config)
+        if not path.is_file():
+            raise ConfigError(f"--config: {args.config!r} is not a file")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--config: {args.config} is not valid YAML (only plain values are read): {err}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"--config: {args.config} must hold a mapping of sections, got {type(raw).__name__}")
+    for item in args.set:
+        path, sep, text = item.partition("=")
+        if not sep or not path:
+            raise ConfigError(f"--set takes PATH=VALUE, e.g. student.lr=1e-3; got {item!r}")
+        _set(raw, path.strip(), yaml.safe_load(text))
+    for flag, path in cls.FLAG_PATHS.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            _set(raw, path, _flag_value(path, value))
+    for flag, (path, _) in cls.SWITCHES.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            _set(raw, path, value)
+    return validate(cls, raw)
+
+
+def _flag_value(path: str, text: str) -> Any:
+    if path.endswith(".seeds"):
+        return [s.strip() for s in text.split(",") if s.strip()]
+    if path.endswith(".image_shape"):
+        return [s.strip() for s in text.replace("x", ",").split(",")]  # 8x8 or 8,8
+    if text.lower() in ("none", "null"):
+        return None  # an optional field switched off, e.g. --threshold none
+    if path.startswith("student.strategy.params."):
+        return yaml.safe_load(text)  # no field type to coerce into: numbers as YAML reads them
+    return text
+
+
+def load_config(argv: list[str] | None = None, cls: type[RunConfig] = RunConfig) -> RunConfig:
+    """Parse `argv` as the flags of `cls`'s command and return the checked config (ConfigError otherwise)."""
+    parser = argparse.ArgumentParser(prog=f"raykd {cls.COMMAND}", add_help=False)
+    add_config_arguments(parser, cls)
+    return config_from_args(parser.parse_args(argv), cls)

@@ -1,50 +1,145 @@
-"""Configuration errors name the field, the flag and the value."""
+"""The typed config: values coerced as a person means them, every error before Ray, naming the path."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from raykd.config import ConfigError, PipelineConfig, parse_args
+from raykd import strategies
+from raykd.config import BornAgainConfig, ConfigError, PseudoLabelConfig, RunConfig, load_config, validate
+from raykd.stages.student import strategy_arguments
+
+
+def refused(argv, pattern, cls=RunConfig):
+    with pytest.raises(ConfigError) as err:
+        load_config(argv, cls)
+    assert re.search(pattern, str(err.value)), str(err.value)
+    return str(err.value)
+
+
+def test_ray_is_not_started_by_loading_a_config():
+    import subprocess
+    import sys
+
+    code = (
+        "import ray\nfrom raykd.config import ConfigError, load_config\nload_config(['--epochs', '3'])\n"
+        "try:\n    load_config(['--epochs', '10.5'])\nexcept ConfigError:\n    pass\nassert not ray.is_initialized()\nprint('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_yaml_floats_without_a_dot_are_read_as_numbers(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("student:\n  lr: 1e-3\n  use_gpu: no\n  weight_decay: 0\n")
+    cfg = load_config(["--config", str(path)])
+    assert cfg.student.lr == 0.001 and cfg.student.use_gpu is False and cfg.student.weight_decay == 0.0
 
 
 @pytest.mark.parametrize(
-    "argv, message",
+    "argv, pattern",
     [
-        (["--alpha", "1.5"], r"student\.alpha \(--alpha\) must be in \[0, 1\], got 1\.5"),
-        (["--alpha", "-0.1"], r"student\.alpha \(--alpha\) must be in \[0, 1\]"),
-        (["--temperature", "0"], r"student\.temperature \(--temperature\) must be > 0, got 0\.0"),
-        (["--temperature", "-2"], r"student\.temperature .* must be > 0"),
-        (["--num-workers", "0"], r"student\.num_workers \(--num-workers\) must be >= 1, got 0"),
-        (["--data", "/no/such/file.parquet"], r"data\.path \(--data\) does not exist: '/no/such/file\.parquet'"),
-        (["--strategy", "Telepathy"], r"student\.strategy \(--strategy\) must be one of .*'ResponseBased'.*got 'Telepathy'"),
-        (["--k", "0"], r"soft_targets\.k \(--k\) must be >= 1"),
-        (["--decode", "spread"], r"soft_targets\.decode \(--decode\) must be 'renormalize' or 'residual', got 'spread'"),
+        (["--epochs", "10.5"], r"^student\.epochs \(--epochs\): .*integer.*got '10\.5'"),
+        (["--num-workers", "two"], r"^student\.num_workers \(--num-workers\): .*integer.*got 'two'"),
+        (["--seed", "abc"], r"^seed \(--seed\): .*integer.*got 'abc'"),
+        (["--set", "student.use_gpu=maybe"], r"^student\.use_gpu \(--use-gpu\): .*boolean"),
+        (["--num-workers", "0"], r"^student\.num_workers \(--num-workers\): .*greater than or equal to 1"),
+        (["--k", "0"], r"^soft_targets\.k \(--k\)"),
+        (["--decode", "spread"], r"^soft_targets\.decode \(--decode\): .*'renormalize' or 'residual'"),
+        (["--data", "/no/such/file.parquet"], r"^data\.path \(--data\): '/no/such/file\.parquet' does not exist"),
+        (["--strategy", "Telepathy"], r"^student\.strategy\.name \(--strategy\): 'Telepathy' is not a strategy.*ResponseBased"),
+        (["--alpha", "1.5"], r"^student\.strategy\.params\.alpha \(--alpha\): .*alpha must be in \[0, 1\], got 1\.5"),
+        (["--temperature", "0"], r"^student\.strategy\.params\.temperature \(--temperature\): .*must be > 0"),
+        (["--set", "student.strategy.params.beta=2"], r"^student\.strategy\.params\.beta: 2 is not a parameter of strategy ResponseBased"),
+        (["--strategy", "FeatureBased", "--temperature", "2"], r"^student\.strategy\.params\.temperature \(--temperature\): 2 is not a parameter of strategy FeatureBased"),
+        (["--set", "teacher.params.colour=red"], r"^teacher\.params\.colour: 'red' is not a parameter of teacher kind Ensemble"),
+        (["--teacher-kind", "Oracle"], r"^teacher\.kind \(--teacher-kind\): 'Oracle' is not a teacher kind"),
+        (["--set", "student.model={type: mlp, hiden: [3]}"], r"^student\.model\.hiden: \[3\] is not an argument of model type 'mlp'"),
+        (["--set", "teacher.members=[{type: transformer}]"], r"^teacher\.members\[0\]"),
+        (["--set", "data.val_fraction=0.5", "--set", "data.test_fraction=0.45"], r"^data: .*leave >= 10% for training"),
+        (["--set", "lr=0.1"], r"^lr: unknown key"),
     ],
 )
-def test_bad_flags_exit_with_a_message_naming_the_field(argv, message, capsys):
-    with pytest.raises(SystemExit) as exc:
-        parse_args(argv)
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert pytest.importorskip("re").search(message, err), err
+def test_bad_values_are_refused_naming_the_dotted_path_and_flag(argv, pattern):
+    refused(argv, pattern)
 
 
-def test_yaml_unknown_keys_are_rejected_with_their_dotted_path():
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['student\.temprature'\]"):
-        PipelineConfig.from_dict({"student": {"temprature": 2.0}})
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['learning_rate'\]"):
-        PipelineConfig.from_dict({"learning_rate": 0.1})
+@pytest.mark.parametrize("path", ["temprature", "student.temprature", "student.strategy.colour", "teacher.membres", "tracking.bars"])
+def test_unknown_keys_are_refused_at_any_depth(path):
+    *head, last = path.split(".")
+    raw: dict = {}
+    node = raw
+    for part in head:
+        node = node.setdefault(part, {})
+    node[last] = 1
+    with pytest.raises(ConfigError, match=re.escape(path)):
+        validate(RunConfig, raw)
 
 
-def test_yaml_file_and_flags_merge_with_flags_winning(tmp_path):
+def test_yaml_file_then_set_then_flags(tmp_path):
     path = tmp_path / "run.yaml"
-    path.write_text("student:\n  temperature: 2.0\n  alpha: 0.3\nsoft_targets:\n  k: 5\n")
-    cfg = parse_args(["--config", str(path), "--alpha", "0.6"])
-    assert (cfg.student.temperature, cfg.student.alpha, cfg.soft_targets.k) == (2.0, 0.6, 5)
+    path.write_text("student:\n  strategy: {name: ResponseBased, params: {temperature: 2.0, alpha: 0.3}}\nsoft_targets:\n  k: 5\n")
+    cfg = load_config(["--config", str(path), "--set", "student.strategy.params.alpha=0.5", "--alpha", "0.6", "--set", "student.epochs=7"])
+    assert cfg.student.strategy.params == {"temperature": 2.0, "alpha": 0.6}
+    assert (cfg.soft_targets.k, cfg.student.epochs) == (5, 7)
+
+
+def test_a_strategy_may_be_named_by_a_string(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("student:\n  strategy: RelationBased\n")
+    assert load_config(["--config", str(path)]).student.strategy.name == "RelationBased"
 
 
 def test_yaml_is_loaded_safely(tmp_path):
     path = tmp_path / "evil.yaml"
     path.write_text("student: !!python/object/apply:os.system ['echo pwned']\n")
-    with pytest.raises(Exception, match="could not determine a constructor"):
-        parse_args(["--config", str(path)])
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(["--config", str(path)])
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("DecoupledKD", {"alpha": 1.0, "beta": 8.0, "temperature": 4.0}),
+        ("SelfDistillation", {"temperature": 3.0, "alpha": 0.3}),
+        ("DistilBERT", {"temperature": 2.0}),
+    ],
+)
+def test_strategies_keep_their_papers_defaults_in_a_run(name, expected):
+    cfg = load_config(["--strategy", name])
+    built = strategies.build(name, **strategy_arguments(cfg.student.strategy, n_data=100))
+    for key, value in expected.items():
+        assert getattr(built, key) == value, key
+
+
+def test_memory_bank_strategies_get_the_data_size_and_no_more_negatives():
+    cfg = load_config(["--strategy", "ContrastiveBased"])
+    assert strategy_arguments(cfg.student.strategy, n_data=500) == {"n_data": 500, "nce_k": 499}
+
+
+def test_extended_configs_share_the_run_sections_and_add_their_own():
+    p = load_config(["--seeds", "0,1,2", "--threshold", "0.7", "--epochs", "3"], PseudoLabelConfig)
+    assert (p.pseudo_label.seeds, p.pseudo_label.threshold, p.student.epochs) == ([0, 1, 2], 0.7, 3)
+    refused(["--threshold", "1.5"], r"^pseudo_label\.threshold \(--threshold\)", PseudoLabelConfig)
+    refused(["--label-fraction", "1"], r"nothing is left to pseudo-label", PseudoLabelConfig)
+    b = load_config(["--generations", "2"], BornAgainConfig)
+    assert b.born_again.generations == 2 and b.student.strategy.params == {"temperature": 1.0, "alpha": 1.0}
+    refused(["--strategy", "RelationBased"], r"^student\.strategy\.name \(--strategy\): .*logit strategy", BornAgainConfig)
+
+
+def test_the_config_round_trips_through_yaml(tmp_path):
+    import yaml
+
+    cfg = load_config(["--strategy", "Hybrid", "--set", "student.strategy.params={components: [{name: ResponseBased}, {name: RelationBased}]}"])
+    path = tmp_path / "again.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    assert load_config(["--config", str(path)]) == cfg
+
+
+def test_an_extension_keeps_its_defaults_when_a_flag_sets_another_field_of_the_section():
+    b = load_config(["--epochs", "2"], BornAgainConfig)
+    assert b.student.strategy.params == {"temperature": 1.0, "alpha": 1.0} and not b.student.baseline
+    assert load_config(["--strategy", "DecoupledKD"], BornAgainConfig).student.strategy.params == {}  # a new strategy: its own defaults
+    p = load_config(["--epochs", "2"], PseudoLabelConfig)
+    assert (p.teacher.epochs, p.student.num_workers) == (60, 1)

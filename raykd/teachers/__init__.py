@@ -17,7 +17,7 @@ from raykd.teachers.online import OnlineTeacher
 from raykd.teachers.pretrained import PretrainedTeacher, export_onnx
 from raykd.teachers.quantized import QuantizedTeacher
 from raykd.teachers.registry import available, build, build_from_config, config_params, register
-from raykd.teachers.self_teacher import GenerationResult, SelfTeacher, born_again_generations
+from raykd.teachers.self_teacher import SelfTeacher
 from raykd.teachers.transformer import TransformerTeacher
 
 __all__ = [
@@ -26,7 +26,6 @@ __all__ = [
     "CurriculumTeacher",
     "DistributedTeacher",
     "EnsembleTeacher",
-    "GenerationResult",
     "MultiModalTeacher",
     "NeuralNetworkTeacher",
     "OnlineTeacher",
@@ -37,7 +36,6 @@ __all__ = [
     "Teacher",
     "TransformerTeacher",
     "available",
-    "born_again_generations",
     "build",
     "build_from_config",
     "config_params",

@@ -34,6 +34,8 @@ class Teacher(nn.Module):
 
     kind: str = "NeuralNetwork"
     num_classes: int
+    one_network: bool = False
+    """True for kinds built from one network of a checkpoint (a run trains only one member for them)."""
 
     def requirements(self) -> Requirements:
         param_bytes = sum(p.numel() * p.element_size() for p in self.parameters())

@@ -173,6 +173,7 @@ class DistributedTeacher(Teacher):
     """
 
     kind = "Distributed"
+    one_network = True
 
     def __init__(
         self,

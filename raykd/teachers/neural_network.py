@@ -26,6 +26,7 @@ class NeuralNetworkTeacher(Teacher):
     """A single frozen network; `layers` names sub-modules whose outputs become features."""
 
     kind = "NeuralNetwork"
+    one_network = True
 
     def __init__(self, model: nn.Module, num_classes: int | None = None, layers: Iterable[str] = (), name: str = "teacher") -> None:
         super().__init__()

@@ -1,18 +1,20 @@
-"""Students on Ray Train: run config, per-worker loop, checkpoints, early stopping."""
+"""Students on Ray Train: the job, the per-worker loop, checkpoints, early stopping, metrics."""
 
 from raykd.train.checkpoint import load_student, save_student
-from raykd.train.config import StudentRunConfig
 from raykd.train.early_stopping import EarlyStopping
-from raykd.train.loop import evaluate, student_loss, train_student_loop
+from raykd.train.job import StudentJob
+from raykd.train.loop import default_ce_weight, evaluate, needs_online_teacher, student_loss, train_student_loop
 from raykd.train.trainer import StudentFit, fit_student
 
 __all__ = [
     "EarlyStopping",
     "StudentFit",
-    "StudentRunConfig",
+    "StudentJob",
+    "default_ce_weight",
     "evaluate",
     "fit_student",
     "load_student",
+    "needs_online_teacher",
     "save_student",
     "student_loss",
     "train_student_loop",

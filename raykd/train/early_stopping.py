@@ -29,3 +29,10 @@ class EarlyStopping:
         else:
             self.stale_epochs += 1
         return self.stale_epochs >= self.patience
+
+    def state_dict(self) -> dict[str, float]:
+        """What a checkpoint keeps, so a resumed run keeps its patience count."""
+        return {"best": self.best, "stale_epochs": self.stale_epochs}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.best, self.stale_epochs = float(state["best"]), int(state["stale_epochs"])

@@ -20,10 +20,10 @@ from raykd.models import build_model
 from raykd.outputs import FeatureExtractor, ModelOutput
 from raykd.soft_targets.codec import decode_topk
 from raykd.train.checkpoint import load_training_state, read_checkpoint, save_student
-from raykd.train.config import StudentRunConfig
+from raykd.train.job import StudentJob
 from raykd.train.early_stopping import EarlyStopping
 
-__all__ = ["train_student_loop", "student_loss", "evaluate", "needs_online_teacher"]
+__all__ = ["train_student_loop", "student_loss", "default_ce_weight", "evaluate", "needs_online_teacher"]
 
 ONLINE_NEEDS = {"features", "attentions", "hidden_states"}
 
@@ -43,13 +43,15 @@ def student_loss(
     num_classes: int,
     teacher: nn.Module | None = None,
     decode: str = "renormalize",
-) -> torch.Tensor:
-    """The loss of one batch: cross-entropy alone, or the strategy on student vs teacher outputs
-    (plus cross-entropy when the strategy uses neither logits nor labels)."""
+    ce_weight: float = 0.0,
+) -> dict[str, torch.Tensor]:
+    """The loss of one batch and its parts: `distill` (the strategy on student vs teacher outputs)
+    plus `ce_weight` times cross-entropy on the labels; without a strategy, cross-entropy alone."""
     out = student(batch["x"])
     student_out = out if isinstance(out, ModelOutput) else ModelOutput(logits=out)
     if strategy is None:
-        return F.cross_entropy(student_out.logits, batch["label"])
+        ce = F.cross_entropy(student_out.logits, batch["label"])
+        return {"loss": ce, "ce": ce}
     if teacher is not None:
         teacher_out = teacher.predict(batch["x"])
     else:
@@ -60,11 +62,19 @@ def student_loss(
         )
     requires = getattr(_unwrap(strategy), "requires", frozenset())
     extras = {"index": batch["id"]} if "index" in requires else {}
-    loss = strategy(student_out, teacher_out, batch.get("label"), **extras)
-    if not {"logits", "labels"} & set(requires):
-        # Feature-only losses carry no label signal; like the CRD benchmark (γ=1) add cross-entropy.
-        loss = loss + F.cross_entropy(student_out.logits, batch["label"])
-    return loss
+    distill = strategy(student_out, teacher_out, batch.get("label"), **extras)
+    if ce_weight == 0:
+        return {"loss": distill, "distill": distill}
+    ce = F.cross_entropy(student_out.logits, batch["label"])
+    return {"loss": distill + ce_weight * ce, "distill": distill, "ce": ce}
+
+
+def default_ce_weight(strategy: nn.Module | None) -> float:
+    """1.0 for a strategy whose loss uses neither logits nor labels (a feature-only loss carries no
+    label signal; the CRD benchmark adds CE with γ=1), else 0: the strategy has its own label term."""
+    if strategy is None:
+        return 1.0
+    return 0.0 if {"logits", "labels"} & set(getattr(_unwrap(strategy), "requires", ())) else 1.0
 
 
 @torch.inference_mode()
@@ -128,53 +138,71 @@ class ShardBatches:
             yield {k: v[idx] for k, v in self._tensors.items()}
 
 
+def _plain(module: nn.Module) -> nn.Module:
+    """The student model itself, under DDP and a FeatureExtractor."""
+    target = _unwrap(module)
+    return target.model if isinstance(target, FeatureExtractor) else target
+
+
 def train_student_loop(config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
 
-    cfg: StudentRunConfig = config["run"]
+    from raykd.models import set_input_stats
+    from raykd.teachers import build_from_config
+
+    job: StudentJob = config["job"]
+    cfg = job.config
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
+    torch.manual_seed(job.seed)
+    np.random.seed(job.seed)
 
-    strategy = strategies.build(cfg.strategy, **cfg.strategy_params) if cfg.strategy else None
+    strategy = strategies.build(job.strategy, **job.strategy_params) if job.strategy else None
     online = needs_online_teacher(strategy)
-    base = build_model(cfg.model_spec)
-    student: nn.Module = FeatureExtractor(base, cfg.student_layers) if online else base
-    teacher = cfg.teacher_factory() if online and cfg.teacher_factory else None
-    if online and teacher is None:
-        raise ValueError(f"strategy {cfg.strategy} needs teacher features; pass a teacher checkpoint (teacher_factory)")
+    base = build_model(job.model_spec)
+    if job.input_stats is not None:
+        set_input_stats(base, *job.input_stats)
+    student: nn.Module = FeatureExtractor(base, job.student_layers) if online else base
+    if online and job.teacher_config is None:
+        raise ValueError(f"strategy {job.strategy} needs teacher features; the run has no teacher to run in the workers")
+    teacher = build_from_config(job.teacher_config) if online else None
     student = ray.train.torch.prepare_model(student)
     device = ray.train.torch.get_device()
     if teacher is not None:
         teacher.to(device)
 
+    stopper = EarlyStopping(cfg.min_delta, cfg.patience) if cfg.early_stopping else None
     start_epoch, resumed = 0, {}
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as ckpt_dir:
             weights, state = read_checkpoint(ckpt_dir)
             resumed = load_training_state(ckpt_dir)
-        target = _unwrap(student)
-        (target.model if isinstance(target, FeatureExtractor) else target).load_state_dict(weights)
+        _plain(student).load_state_dict(weights)
         start_epoch = int(state["epoch"]) + 1
+        if stopper is not None and "early_stopping" in state:
+            stopper.load_state_dict(state["early_stopping"])
 
-    stopper = EarlyStopping(cfg.min_delta, cfg.patience) if cfg.early_stopping else None
     optimizer: torch.optim.Optimizer | None = None
-    train_batches = ShardBatches(ray.train.get_dataset_shard("train"), cfg.batch_size, device, cfg.seed, cfg.cache_shards)
-    val_batches = ShardBatches(ray.train.get_dataset_shard("val"), 1024, device, cfg.seed, cfg.cache_shards, shuffle=False)
+    train_batches = ShardBatches(ray.train.get_dataset_shard("train"), cfg.batch_size, device, job.seed, job.cache_shards)
+    val_batches = ShardBatches(ray.train.get_dataset_shard("val"), 1024, device, job.seed, job.cache_shards, shuffle=False)
+
+    def loss_of(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return student_loss(student, strategy, batch, job.num_classes, teacher, job.decode, job.ce_weight)
+
     for epoch in range(start_epoch, cfg.epochs):
         if strategy is not None and hasattr(_unwrap(strategy), "set_epoch"):
             _unwrap(strategy).set_epoch(epoch)
-        losses, epoch_start = [], time.perf_counter()
+        sums: dict[str, float] = {}
+        batches, epoch_start = 0, time.perf_counter()
         for batch in train_batches.epoch(epoch):
             if optimizer is None:
                 # Strategies may build their modules from the first batch's shapes: materialise
                 # them before the optimizer is made, so it trains them with the student.
                 if strategy is not None:
                     with torch.no_grad():
-                        student_loss(student, strategy, batch, cfg.num_classes, teacher, cfg.decode)
+                        loss_of(batch)
                     if teacher is not None:
                         _unwrap(strategy).prepare(lambda: [teacher.predict(b["x"]) for b in train_batches.epoch(0)])
                     if world > 1 and any(True for _ in strategy.parameters()):
@@ -187,17 +215,20 @@ def train_student_loop(config: dict[str, Any]) -> None:
                 if "optimizer" in resumed:
                     optimizer.load_state_dict(resumed["optimizer"])
             optimizer.zero_grad(set_to_none=True)
-            loss = student_loss(student, strategy, batch, cfg.num_classes, teacher, cfg.decode)
-            loss.backward()
+            parts = loss_of(batch)
+            parts["loss"].backward()
             optimizer.step()
-            losses.append(float(loss))
+            for key, value in parts.items():
+                sums[key] = sums.get(key, 0.0) + float(value.detach())
+            batches += 1
 
         val_accuracy, val_loss = evaluate(student, val_batches.epoch(epoch))
         metrics = {
             "epoch": epoch,
-            "train_loss": float(np.mean(losses)) if losses else float("nan"),
+            **{key: total / max(1, batches) for key, total in sums.items()},
             "val_accuracy": val_accuracy,
             "val_loss": val_loss,
+            "lr": cfg.lr,
             "epoch_seconds": time.perf_counter() - epoch_start,
         }
         stop = stopper.step(val_accuracy) if stopper else False
@@ -205,15 +236,8 @@ def train_student_loop(config: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             ckpt = None
             if rank == 0 and ((epoch + 1) % cfg.checkpoint_every == 0 or last):
-                target = _unwrap(student)
-                save_student(
-                    tmp,
-                    target.model if isinstance(target, FeatureExtractor) else target,
-                    cfg.model_spec,
-                    dict(metrics),
-                    optimizer,
-                    _unwrap(strategy) if strategy is not None else None,
-                )
+                state = dict(metrics, **({"early_stopping": stopper.state_dict()} if stopper else {}))
+                save_student(tmp, _plain(student), job.model_spec, state, optimizer, _unwrap(strategy) if strategy is not None else None)
                 ckpt = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(metrics, checkpoint=ckpt)
         if stop:

@@ -1,14 +1,16 @@
-"""Running a student with Ray Train's `TorchTrainer` and reading back its best checkpoint."""
+"""Running a student with Ray Train's `TorchTrainer`, watching it, and reading back its best checkpoint."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from raykd.train.config import StudentRunConfig
+from raykd.train.curves import plot_curves
+from raykd.train.job import StudentJob
 from raykd.train.loop import train_student_loop
+from raykd.train.metrics import EpochPrinter, MetricsLog, read_metrics
 
 __all__ = ["StudentFit", "fit_student"]
 
@@ -17,46 +19,72 @@ __all__ = ["StudentFit", "fit_student"]
 class StudentFit:
     best_checkpoint: str
     best_val_accuracy: float
+    epochs: int
+    """Epochs trained (fewer than configured when early stopping ended the run)."""
     last_metrics: dict[str, Any]
+    metrics_csv: str
+    curves_png: str
     seconds: float
 
 
 def fit_student(
-    run: StudentRunConfig,
+    job: StudentJob,
     train_ds,
     val_ds,
     *,
     name: str,
     storage_path: str | Path,
-    num_workers: int = 2,
-    use_gpu: bool = False,
-    cpus_per_worker: float = 0.5,
-    max_failures: int = 0,
+    run_dir: str | Path,
+    emit: Callable[[str], None] = print,
 ) -> StudentFit:
-    """Trains on `num_workers` DDP workers; train is split across workers, val is given whole to each."""
+    """Trains on `job.config.num_workers` DDP workers (train split across them, val whole to each).
+
+    Writes `<run_dir>/metrics.csv` (one row per epoch) and `<run_dir>/curves.png`, and prints one
+    line per epoch through `emit` while the workers train.
+    """
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    if num_workers < 1:
-        raise ValueError(f"student.num_workers must be >= 1, got {num_workers}")
+    cfg = job.config
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    metrics_csv = run_dir / "metrics.csv"
+    metrics_csv.unlink(missing_ok=True)
     start = time.perf_counter()
     trainer = TorchTrainer(
         train_student_loop,
-        train_loop_config={"run": run},
+        train_loop_config={"job": job},
         scaling_config=ray.train.ScalingConfig(
-            num_workers=num_workers, use_gpu=use_gpu, resources_per_worker={"CPU": cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
+            num_workers=cfg.num_workers,
+            use_gpu=cfg.use_gpu,
+            resources_per_worker={"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {})},
         ),
         run_config=ray.train.RunConfig(
             name=name,
             storage_path=str(Path(storage_path).resolve()),
             checkpoint_config=ray.train.CheckpointConfig(
-                num_to_keep=run.keep_best, checkpoint_score_attribute="val_accuracy", checkpoint_score_order="max"
+                num_to_keep=cfg.keep_best, checkpoint_score_attribute="val_accuracy", checkpoint_score_order="max"
             ),
-            failure_config=ray.train.FailureConfig(max_failures=max_failures),
+            failure_config=ray.train.FailureConfig(max_failures=cfg.max_failures),
+            callbacks=[MetricsLog(metrics_csv)],
+            # Ray Train's INFO lines (worker group start, every checkpoint and report) drown the
+            # per-epoch lines; warnings and errors still show.
+            logging_config=ray.train.LoggingConfig(log_level="WARNING"),
         ),
         datasets={"train": train_ds, "val": val_ds},
         dataset_config=ray.train.DataConfig(datasets_to_split=["train"]),
     )
-    result = trainer.fit()
+    with EpochPrinter(metrics_csv, name, cfg.epochs, emit):
+        result = trainer.fit()
     best, best_metrics = max(result.best_checkpoints, key=lambda pair: pair[1]["val_accuracy"])
-    return StudentFit(best.path, float(best_metrics["val_accuracy"]), dict(result.metrics or {}), time.perf_counter() - start)
+    rows = read_metrics(metrics_csv)
+    curves = plot_curves(metrics_csv, run_dir / "curves.png", f"{name}: {job.strategy or 'labels only'}")
+    return StudentFit(
+        best_checkpoint=best.path,
+        best_val_accuracy=float(best_metrics["val_accuracy"]),
+        epochs=len(rows),
+        last_metrics=rows[-1] if rows else {},
+        metrics_csv=str(metrics_csv),
+        curves_png=str(curves),
+        seconds=time.perf_counter() - start,
+    )

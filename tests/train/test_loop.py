@@ -9,7 +9,7 @@ import torch
 
 from raykd.models import build_model
 from raykd.strategies import build
-from raykd.train import EarlyStopping, evaluate, load_student, save_student, student_loss
+from raykd.train import EarlyStopping, default_ce_weight, evaluate, load_student, save_student, student_loss
 from raykd.train.checkpoint import load_training_state
 
 SPEC = {"type": "mlp", "in_features": 4, "hidden": [8], "num_classes": 3}
@@ -24,7 +24,7 @@ def test_baseline_loss_is_cross_entropy():
     torch.manual_seed(0)
     model, batch = build_model(SPEC), _batch()
     expected = torch.nn.functional.cross_entropy(model(batch["x"]), batch["label"])
-    torch.testing.assert_close(student_loss(model, None, batch, 3), expected)
+    torch.testing.assert_close(student_loss(model, None, batch, 3)["loss"], expected)
 
 
 def test_kd_loss_reads_top_k_columns_as_teacher_logits():
@@ -34,7 +34,7 @@ def test_kd_loss_reads_top_k_columns_as_teacher_logits():
     batch["topk_values"] = teacher_logits[:, :2].half()
     batch["topk_indices"] = torch.tensor([[0, 1]], dtype=torch.uint8).repeat(6, 1)
     strategy = build("ResponseBased", temperature=2.0, alpha=1.0)
-    loss = student_loss(model, strategy, batch, 3)
+    loss = student_loss(model, strategy, batch, 3)["loss"]
     # Hand computation: the teacher keeps classes 0 and 1 only (renormalised), KL at T=2 times T².
     p0 = math.exp(1.0) / (math.exp(1.0) + math.exp(0.25))
     p_t = [p0, 1 - p0]
@@ -55,6 +55,34 @@ def test_evaluate_counts_accuracy_and_loss_over_batches():
     assert acc == pytest.approx(2 / 3)
     ce_right, ce_wrong = math.log(1 + math.exp(-5)), math.log(1 + math.exp(5))
     assert loss == pytest.approx((2 * ce_right + ce_wrong) / 3, rel=1e-5)
+
+
+def test_cross_entropy_is_added_only_at_its_weight():
+    torch.manual_seed(0)
+    model, batch = build_model(SPEC), _batch()
+    batch["topk_values"] = torch.tensor([[2.0, 0.5, -1.0]]).repeat(6, 1).half()
+    batch["topk_indices"] = torch.tensor([[0, 1, 2]], dtype=torch.uint8).repeat(6, 1)
+    strategy = build("ResponseBased", temperature=2.0, alpha=1.0)
+    alone = student_loss(model, strategy, batch, 3)
+    assert set(alone) == {"loss", "distill"}
+    both = student_loss(model, strategy, batch, 3, ce_weight=0.5)
+    ce = torch.nn.functional.cross_entropy(model(batch["x"]), batch["label"])
+    torch.testing.assert_close(both["loss"], alone["distill"] + 0.5 * ce)
+    assert default_ce_weight(strategy) == 0.0
+    assert default_ce_weight(build("SimilarityPreserving")) == 1.0
+    assert default_ce_weight(None) == 1.0
+
+
+def test_early_stopping_state_survives_a_checkpoint(tmp_path):
+    stopper = EarlyStopping(min_delta=0.01, patience=3)
+    for score in [0.5, 0.6, 0.6, 0.6]:
+        stopper.step(score)
+    save_student(tmp_path, build_model(SPEC), SPEC, {"epoch": 3, "early_stopping": stopper.state_dict()})
+    _, state = load_student(tmp_path)
+    resumed = EarlyStopping(min_delta=0.01, patience=3)
+    resumed.load_state_dict(state["early_stopping"])
+    assert (resumed.best, resumed.stale_epochs) == (0.6, 2)
+    assert resumed.step(0.6) is True  # the third stale epoch in a row, counted across the restart
 
 
 def test_early_stopping_waits_patience_epochs_beyond_min_delta():
@@ -90,7 +118,7 @@ def test_residual_decode_spreads_the_missing_mass_over_the_other_classes():
     batch["topk_indices"] = torch.zeros(6, 1, dtype=torch.uint8)
     batch["logsumexp"] = torch.logsumexp(full, dim=1)
     strategy = build("ResponseBased", temperature=1.0, alpha=1.0)
-    loss = student_loss(model, strategy, batch, 3, decode="residual")
+    loss = student_loss(model, strategy, batch, 3, decode="residual")["loss"]
     # At T=1 the residual decode gives class 0 its true probability and splits the rest evenly.
     p0 = math.exp(2.0) / sum(math.exp(v) for v in (2.0, 0.5, -1.0))
     p_t = [p0, (1 - p0) / 2, (1 - p0) / 2]

@@ -1,6 +1,6 @@
 """Every strategy plugs into the student loop by name, with features taken by layer name.
 
-The pieces are the pipeline's own: its strategy parameters, its default teacher layers, an
+The pieces are the stages' own: the strategy arguments, the default teacher layers, an
 Ensemble teacher built from a checkpoint with `build_from_config`, and the loop's `student_loss`.
 """
 
@@ -9,14 +9,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipelines.ensemble_to_student import default_teacher_layers, strategy_params
 from raykd import strategies
-from raykd.config import PipelineConfig, StudentConfig
+from raykd.config import StrategyConfig
 from raykd.models import build_model
 from raykd.outputs import FeatureExtractor
 from raykd.teachers import build_from_config
 from raykd.teachers.checkpoint import MemberCheckpoint, save_members
-from raykd.train.loop import needs_online_teacher, student_loss
+from raykd.stages.student import default_teacher_layers, strategy_arguments
+from raykd.stages.teachers import TeacherStage
+from raykd.train.loop import default_ce_weight, needs_online_teacher, student_loss
 
 # Task-specific losses need transformer hidden states or detection heads, not a digits classifier.
 TASK_SPECIFIC = {"DistilBERT", "HiddenStateDistillation", "DetectionDistillation"}
@@ -41,12 +42,11 @@ def test_strategy_trains_a_student_by_name(name, teacher_checkpoint):
     torch.manual_seed(0)
     model = build_model({"type": "cnn", "in_features": 64, "channels": [8, 16], "embed": 16, "num_classes": 10})
     layers = model.feature_layers[:2] if name in SPATIAL else model.feature_layers
-    cfg = PipelineConfig(student=StudentConfig(strategy=name, params=HYBRID if name == "Hybrid" else {}))
-    strategy = strategies.build(name, **strategy_params(cfg.student, n_data=64))
+    strategy = strategies.build(name, **strategy_arguments(StrategyConfig(name=name, params=HYBRID if name == "Hybrid" else {}), n_data=64))
     teacher, student = None, model
     if needs_online_teacher(strategy):
         teacher = build_from_config(
-            {"kind": "Ensemble", "checkpoint": str(directory), "layers": default_teacher_layers(cfg, members, list(layers))}
+            {"kind": "Ensemble", "checkpoint": str(directory), "layers": default_teacher_layers(_stage(directory, members), list(layers))}
         )
         student = FeatureExtractor(model, layers)
     g = torch.Generator().manual_seed(1)
@@ -57,11 +57,12 @@ def test_strategy_trains_a_student_by_name(name, teacher_checkpoint):
 
     with torch.no_grad():
         student_loss(student, strategy, batch, 10, teacher)  # builds shape-dependent modules
+    ce_weight = default_ce_weight(strategy)
     if teacher is not None:
         strategy.prepare(lambda: [teacher.predict(batch["x"])])
     before = [p.detach().clone() for p in model.parameters()]
     optimizer = torch.optim.Adam([*model.parameters(), *strategy.parameters()], lr=1e-2)
-    loss = student_loss(student, strategy, batch, 10, teacher)
+    loss = student_loss(student, strategy, batch, 10, teacher, ce_weight=ce_weight)["loss"]
     assert loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
     optimizer.step()
@@ -70,7 +71,11 @@ def test_strategy_trains_a_student_by_name(name, teacher_checkpoint):
         assert all(p.grad is None for p in teacher.parameters())
 
 
-def test_feature_only_strategies_get_cross_entropy_added(teacher_checkpoint):
+def _stage(directory, members) -> TeacherStage:
+    return TeacherStage({"kind": "Ensemble", "checkpoint": str(directory)}, "ensemble", "Ensemble", 0, 0.0, members, [], str(directory))
+
+
+def test_feature_only_strategies_get_cross_entropy_at_their_default_weight(teacher_checkpoint):
     directory, members = teacher_checkpoint
     torch.manual_seed(0)
     model = build_model({"type": "mlp", "in_features": 64, "hidden": [16], "num_classes": 10})
@@ -82,4 +87,5 @@ def test_feature_only_strategies_get_cross_entropy_added(teacher_checkpoint):
         expected = strategy(student(batch["x"]), teacher.predict(batch["x"])) + torch.nn.functional.cross_entropy(
             model(batch["x"]), batch["label"]
         )
-        assert float(student_loss(student, strategy, batch, 10, teacher)) == pytest.approx(float(expected), rel=1e-6)
+        loss = student_loss(student, strategy, batch, 10, teacher, ce_weight=default_ce_weight(strategy))["loss"]
+        assert float(loss) == pytest.approx(float(expected), rel=1e-6)

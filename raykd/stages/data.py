@@ -1,0 +1,94 @@
+"""Stage 1, data: the embedded digits or the user's Parquet, split by a hash of the id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from raykd.config import DataConfig
+from raykd.data import InputSpec, Inputs, read_inputs, resolve_inputs, split_inputs, to_numpy
+from raykd.models import build_model, default_student, default_teacher_members, feature_stats, set_input_stats
+from raykd.stages.run import Run, say
+
+__all__ = ["Data", "build_for_data", "check_data", "default_architectures", "load_data", "model_spec"]
+
+
+@dataclass
+class Data:
+    """The splits as Ray Datasets (materialized), the small train/test arrays, and their sizes."""
+
+    inputs: Inputs
+    splits: dict[str, Any]
+    train: dict[str, np.ndarray]
+    test: dict[str, np.ndarray]
+    standardize: bool
+    input_stats: tuple[list[float], list[float]] | None
+    """The train split's feature mean and std, when features are standardized."""
+
+    @property
+    def num_features(self) -> int:
+        return self.inputs.num_features
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.inputs.num_classes)
+
+    @property
+    def source(self) -> str:
+        path = self.inputs.spec.path
+        return "sklearn digits (embedded)" if path is None else str(path)
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train["id"]), "val": int(self.splits["val"].count()), "test": len(self.test["id"])}
+
+
+def check_data(cfg: DataConfig) -> Inputs:
+    """Columns, ids, labels and image shape checked from the files' schema, before any Ray work."""
+    return resolve_inputs(
+        InputSpec(
+            cfg.path,
+            cfg.id_column,
+            cfg.label_column,
+            tuple(cfg.feature_columns) if cfg.feature_columns else None,
+            tuple(cfg.image_shape) if cfg.image_shape else None,
+        )
+    )
+
+
+def load_data(run: Run, inputs: Inputs | None = None) -> Data:
+    cfg = run.cfg.data
+    inputs = inputs or check_data(cfg)
+    with run.stage("data", inputs.spec.path or "embedded digits") as summary:
+        if inputs.positional_ids:
+            say("data: no id column, so ids are row positions (stable while the files are unchanged)")
+        splits = split_inputs(read_inputs(inputs, cfg.limit), cfg.split_seed, cfg.val_fraction, cfg.test_fraction)
+        splits = {name: ds.materialize() for name, ds in splits.items()}
+        train, test = to_numpy(splits["train"]), to_numpy(splits["test"])
+        stats = None
+        if cfg.standardize:
+            mean, std = feature_stats(train["x"])
+            stats = (mean.tolist(), std.tolist())
+        data = Data(inputs, splits, train, test, cfg.standardize, stats)
+        summary.update(data.sizes())
+        summary.update({"features": data.num_features, "classes": data.num_classes})
+    return data
+
+
+def model_spec(data: Data, architecture: dict[str, Any]) -> dict[str, Any]:
+    """A full spec from an architecture without sizes: sizes and standardization come from the data."""
+    return {**architecture, "standardize": data.standardize, "in_features": data.num_features, "num_classes": data.num_classes}
+
+
+def default_architectures(data: Data) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(teacher members, student) that fit the data: CNNs only for image-shaped inputs."""
+    return default_teacher_members(data.inputs.image_shape), default_student(data.inputs.image_shape)
+
+
+def build_for_data(spec: dict[str, Any], data: Data):
+    """`build_model(spec)` with the train split's standardization written into it."""
+    model = build_model(spec)
+    if data.input_stats is not None:
+        set_input_stats(model, *data.input_stats)
+    return model

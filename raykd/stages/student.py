@@ -1,0 +1,111 @@
+"""Stage 4, a student on Ray Train, then scored on the test split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from raykd import strategies
+from raykd.config import StrategyConfig
+from raykd.models import build_model, count_parameters
+from raykd.models.fit import accuracy, predict_logits
+from raykd.stages.data import Data, default_architectures, model_spec
+from raykd.stages.run import Run, say
+from raykd.stages.soft_targets import SoftTargets
+from raykd.stages.teachers import TeacherStage
+from raykd.train import StudentJob, default_ce_weight, fit_student, load_student, needs_online_teacher
+
+__all__ = ["train_student", "strategy_arguments", "default_teacher_layers"]
+
+# Ray Data re-reads a streamed shard every epoch; shards smaller than this stay in worker memory.
+CACHE_BELOW_BYTES = 512 * 2**20
+
+
+def strategy_arguments(strategy: StrategyConfig, n_data: int) -> dict[str, Any]:
+    """The user's parameters, plus the training-set size for strategies with a memory bank over it
+    (they declare `index` in `requires`); their negatives (`nce_k`) cannot outnumber the data."""
+    params = dict(strategy.params)
+    if "index" in strategies.STRATEGIES.get(strategy.name).requires:
+        params.setdefault("n_data", n_data)
+        params["nce_k"] = min(int(params.get("nce_k", 16384)), n_data - 1)
+    return params
+
+
+def default_teacher_layers(teacher: TeacherStage, student_layers: list[str]) -> list[str]:
+    """The first member's layers of the same names as the student's where it has them all, else
+    its last len(student_layers) feature layers; qualified by member for an Ensemble."""
+    if not teacher.members:
+        raise ValueError("the teacher has no members of raykd's own architectures; set teacher.layers for feature strategies")
+    available = list(getattr(teacher.members[0].model, "feature_layers", []))
+    names = student_layers if set(student_layers) <= set(available) else available[-len(student_layers) :]
+    if len(names) != len(student_layers):
+        raise ValueError(
+            f"the first teacher member has feature layers {available}, fewer than the student's {student_layers}; set teacher.layers"
+        )
+    return [f"{teacher.members[0].name}.{n}" for n in names] if teacher.kind == "Ensemble" else names
+
+
+def train_student(
+    run: Run,
+    data: Data,
+    name: str,
+    strategy: StrategyConfig | None,
+    teacher: TeacherStage | None = None,
+    soft: SoftTargets | None = None,
+    train_ds: Any = None,
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """One student: with `strategy` on the train split joined with its soft targets (or with the
+    teacher run inside each worker, for strategies that need its features), or on labels only
+    (`strategy=None`, on `train_ds` when given). Returns its report entry."""
+    cfg = run.cfg.student
+    seed = run.cfg.seed if seed is None else seed
+    spec = model_spec(data, cfg.model or default_architectures(data)[1])
+    params = strategy_arguments(strategy, len(data.train["id"])) if strategy else {}
+    built = strategies.build(strategy.name, **params) if strategy else None
+    ce_weight = cfg.ce_weight if strategy and cfg.ce_weight is not None else default_ce_weight(built)
+    layers = cfg.layers or list(build_model(spec).feature_layers)
+    teacher_config = None
+    if needs_online_teacher(built):
+        assert teacher is not None, "a feature strategy needs the run's teacher"
+        teacher_config = {**teacher.config, "layers": run.cfg.teacher.layers or default_teacher_layers(teacher, layers)}
+    if train_ds is None:
+        train_ds = soft.train if soft is not None and teacher_config is None else data.splits["train"]
+    if strategy is not None and teacher_config is None and soft is None:
+        raise ValueError(f"strategy {strategy.name} learns from stored soft targets; run the soft-target stage first")
+    job = StudentJob(
+        config=cfg,
+        model_spec=spec,
+        num_classes=data.num_classes,
+        strategy=strategy.name if strategy else None,
+        strategy_params=params,
+        ce_weight=ce_weight,
+        seed=seed,
+        decode=run.cfg.soft_targets.decode,
+        cache_shards=cfg.cache_shards if cfg.cache_shards is not None else data.splits["train"].size_bytes() < CACHE_BELOW_BYTES,
+        input_stats=data.input_stats,
+        student_layers=tuple(layers),
+        teacher_config=teacher_config,
+    )
+    what = f"{strategy.name}{' ' + str(strategy.params) if strategy.params else ''}" if strategy else "labels only"
+    extra = f" + {ce_weight:g}·CE" if strategy and ce_weight else ""
+    with run.stage(name, f"{what}{extra}, {cfg.num_workers} Ray Train worker(s), {cfg.epochs} epochs") as summary:
+        fit = fit_student(job, train_ds, data.splits["val"], name=name, storage_path=run.out / "checkpoints", run_dir=run.out / name, emit=say)
+        model, _ = load_student(fit.best_checkpoint)
+        result = {
+            "strategy": strategy.name if strategy else None,
+            "strategy_params": dict(strategy.params) if strategy else {},
+            "ce_weight": ce_weight,
+            "accuracy": accuracy(predict_logits(model, data.test["x"]), data.test["label"]),
+            "val_accuracy": fit.best_val_accuracy,
+            "epochs": fit.epochs,
+            "epoch_seconds": float(fit.last_metrics.get("epoch_seconds", float("nan"))),
+            "fit_seconds": round(fit.seconds, 2),
+            "params": count_parameters(model),
+            "model": spec,
+            "checkpoint": fit.best_checkpoint,
+            "metrics_csv": fit.metrics_csv,
+            "curves_png": fit.curves_png,
+        }
+        summary.update({"test_accuracy": f"{100 * result['accuracy']:.2f}%", "best_val": f"{100 * fit.best_val_accuracy:.2f}%", "curves": str(Path(fit.curves_png).relative_to(run.out))})
+    return result

@@ -1,0 +1,101 @@
+"""Stage 2, teachers: train the members a teacher kind wraps, or take the teacher the user brings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from raykd.models import count_parameters
+from raykd.models.fit import accuracy, predict_logits
+from raykd.stages.data import Data, default_architectures, model_spec
+from raykd.stages.run import Run, RunError
+from raykd.teachers import build_from_config, config_params
+from raykd.teachers.registry import TEACHERS
+from raykd.teachers.checkpoint import MemberCheckpoint, load_members, save_members
+from raykd.teachers.train import train_members
+
+__all__ = ["TeacherStage", "prepare_teacher", "trains_members"]
+
+
+@dataclass
+class TeacherStage:
+    config: dict[str, Any]
+    """What `teachers.build_from_config` takes: each soft-target actor builds its replica from it."""
+    label: str
+    """How tables name the teacher, e.g. `ensemble (mean_logits)` or `Pretrained teacher`."""
+    kind: str
+    params: int
+    accuracy: float
+    members: list[MemberCheckpoint]
+    """Members trained (or loaded) by this run; empty for a teacher the user brings."""
+    member_rows: list[dict[str, Any]]
+    checkpoint: str | None
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "label": self.label, "params": self.params, "accuracy": self.accuracy, "checkpoint": self.checkpoint}
+
+
+def trains_members(kind: str, params: dict[str, Any]) -> bool:
+    """Kinds that wrap trained weights read them from `checkpoint`; the rest (Pretrained,
+    Transformer) bring their own model through their params, and nothing is trained for them."""
+    accepted = config_params(kind)
+    return accepted is not None and "checkpoint" in accepted and "checkpoint" not in params
+
+
+def prepare_teacher(run: Run, data: Data, labeled: np.ndarray | None = None, seed: int | None = None) -> TeacherStage:
+    """The run's teacher, scored on the test split. `labeled` (a mask over the train split) limits
+    what members learn from; `seed` overrides the run's seed (member i gets seed + i)."""
+    cfg = run.cfg.teacher
+    seed = run.cfg.seed if seed is None else seed
+    own = trains_members(cfg.kind, cfg.params)
+    with run.stage("teachers", f"{cfg.kind}, " + ("from " + cfg.checkpoint if cfg.checkpoint else "training members" if own else "the teacher given in teacher.params")) as summary:
+        members: list[MemberCheckpoint] = []
+        config: dict[str, Any] = {"kind": cfg.kind, **cfg.params}
+        if own:
+            directory = run.out / "teachers"
+            if cfg.checkpoint:
+                members, _ = load_members(cfg.checkpoint)
+                for m in members:
+                    if m.spec.get("in_features") not in (None, data.num_features):
+                        raise RunError(f"teacher.checkpoint member {m.name!r} takes {m.spec['in_features']} features but the data has {data.num_features}")
+            else:
+                architectures = cfg.members or default_architectures(data)[0]
+                if TEACHERS.get(cfg.kind).one_network and "member" not in cfg.params:
+                    architectures = architectures[:1]  # the kind uses one network: train no more
+                specs = [model_spec(data, a) for a in architectures]
+                x, y = data.train["x"], data.train["label"]
+                if labeled is not None:
+                    x, y = x[labeled], y[labeled]
+                members = train_members(
+                    specs, x, y, epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                    batch_size=cfg.batch_size, seed=seed, input_stats=data.input_stats,
+                )
+            save_members(directory, members)
+            config["checkpoint"] = str(directory)
+        teacher = build_from_config(config)
+        if teacher.num_classes != data.num_classes:
+            raise RunError(
+                f"teacher ({cfg.kind}) predicts {teacher.num_classes} classes but the labels in "
+                f"{data.source} have {data.num_classes}; give a teacher trained on these classes"
+            )
+        test_x = torch.as_tensor(data.test["x"])
+        member_rows = [
+            {"name": m.name, "params": count_parameters(m.model), "accuracy": accuracy(predict_logits(m.model, data.test["x"]), data.test["label"])}
+            for m in members
+        ]
+        combine = getattr(teacher, "combine", None)
+        stage = TeacherStage(
+            config=config,
+            label=f"ensemble ({combine})" if cfg.kind == "Ensemble" and combine else f"{cfg.kind} teacher",
+            kind=cfg.kind,
+            params=count_parameters(teacher),
+            accuracy=accuracy(teacher.predict(test_x).logits, data.test["label"]),
+            members=members,
+            member_rows=member_rows,
+            checkpoint=config.get("checkpoint") or config.get("path"),
+        )
+        summary.update({"teacher": stage.label, "params": f"{stage.params:,}", "test_accuracy": f"{100 * stage.accuracy:.2f}%"})
+    return stage

@@ -1,0 +1,37 @@
+"""curves.png: a student's per-epoch loss and validation accuracy, from its metrics.csv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from raykd.train.metrics import read_metrics
+
+__all__ = ["plot_curves"]
+
+
+def plot_curves(metrics_csv: str | Path, out_png: str | Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: runs on headless workers and CI
+    import matplotlib.pyplot as plt
+
+    rows = read_metrics(metrics_csv)
+    if not rows:
+        raise ValueError(f"{metrics_csv} has no epochs to plot")
+    epochs = [r["epoch"] + 1 for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for key in ("loss", "distill", "ce", "val_loss"):
+        if all(key in r for r in rows):
+            left.plot(epochs, [r[key] for r in rows], label=key, marker="." if len(rows) < 30 else None)
+    left.set_xlabel("epoch")
+    left.set_ylabel("loss")
+    left.legend()
+    right.plot(epochs, [100 * r["val_accuracy"] for r in rows], color="tab:green", marker="." if len(rows) < 30 else None)
+    right.set_xlabel("epoch")
+    right.set_ylabel("val accuracy (%)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    out_png = Path(out_png)
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return out_png

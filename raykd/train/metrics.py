@@ -1,0 +1,109 @@
+"""Per-epoch metrics of a student run: a CSV written by Ray Train's controller, lines on the driver.
+
+`MetricsLog` is a `ray.train.UserCallback`: it runs in the Train controller (on the driver's node)
+and rewrites `metrics.csv` after every report, one row per epoch (a retried epoch replaces its
+row). `EpochPrinter` follows that file from a driver thread and prints one line per epoch, so the
+lines reach the terminal as they happen and are not folded by Ray's log deduplication.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["MetricsLog", "EpochPrinter", "read_metrics", "format_epoch"]
+
+FIRST_COLUMNS = ("epoch", "loss", "distill", "ce", "val_accuracy", "val_loss", "lr", "epoch_seconds")
+
+
+def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    columns = [c for c in FIRST_COLUMNS if any(c in r for r in rows)]
+    columns += sorted({k for r in rows for k in r} - set(columns))
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def read_metrics(path: str | Path) -> list[dict[str, float]]:
+    """The rows of a metrics.csv as floats (epoch as int)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        rows = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+    for row in rows:
+        row["epoch"] = int(row["epoch"])
+    return rows
+
+
+def _user_callback_base() -> type:
+    import ray.train
+
+    return ray.train.UserCallback
+
+
+class MetricsLog(_user_callback_base()):  # type: ignore[misc]
+    """Rank 0's metrics of each report, one CSV row per epoch."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.rows: dict[int, dict[str, Any]] = {}
+
+    def after_report(self, run_context, metrics: list[dict[str, Any]], checkpoint) -> None:
+        row = {k: v for k, v in metrics[0].items() if isinstance(v, (int, float))}
+        self.rows[int(row["epoch"])] = row
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _write_rows(self.path, [self.rows[e] for e in sorted(self.rows)])
+
+
+def format_epoch(name: str, row: dict[str, float], epochs: int, mean_seconds: float) -> str:
+    epoch = int(row["epoch"]) + 1
+    parts = [f"{name} epoch {epoch}/{epochs}", f"loss {row['loss']:.4f}"]
+    parts += [f"{k} {row[k]:.4f}" for k in ("distill", "ce") if k in row]
+    parts += [f"val_acc {100 * row['val_accuracy']:.2f}%", f"{row['epoch_seconds']:.2f}s"]
+    remaining = (epochs - epoch) * mean_seconds
+    parts.append(f"ETA {int(remaining // 60)}m{int(remaining % 60):02d}s")
+    return "  ".join(parts)
+
+
+class EpochPrinter:
+    """A driver thread that prints each new row of `path` as it appears (use as a context manager)."""
+
+    def __init__(self, path: str | Path, name: str, epochs: int, emit: Callable[[str], None] = print, interval: float = 0.5) -> None:
+        self.path, self.name, self.epochs, self.emit, self.interval = Path(path), name, epochs, emit, interval
+        self._printed: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+        self._start = time.perf_counter()
+
+    def _flush(self) -> None:
+        try:
+            rows = read_metrics(self.path)
+        except (OSError, ValueError, KeyError):
+            return  # a file being replaced; the next poll reads it whole
+        for row in rows:
+            if row["epoch"] not in self._printed:
+                self._printed.add(row["epoch"])
+                # Wall time per epoch as the driver sees it, so the ETA includes reporting overhead.
+                mean = (time.perf_counter() - self._start) / max(1, len(self._printed))
+                self.emit(format_epoch(self.name, row, self.epochs, mean))
+
+    def _follow(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._flush()
+
+    def __enter__(self) -> "EpochPrinter":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._flush()
