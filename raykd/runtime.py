@@ -113,13 +113,14 @@ def _absorb_driver_actor_warning(ray) -> None:
     ray.kill(actor, no_restart=True)
 
 
-def init_ray(**kwargs: Any):
+def init_ray(progress: str = "auto", **kwargs: Any):
     """`ray.init` (connecting to the job's cluster inside `ray job submit`) with raykd's output.
 
     - Prints and errors of tasks and actors reach the driver (`log_to_driver=True`); Ray's own
       INFO lines stay in the session's log files (`logging_level=WARNING` on the driver,
       `RAY_DATA_LOG_LEVEL=WARNING` everywhere), and the `NOISE` lines are dropped.
-    - Ray Data's progress bars are on when stdout is a terminal, off otherwise.
+    - Ray Data's progress bars: `progress="auto"` shows them when stdout is a terminal; "on" and
+      "off" force them (`tracking.progress` in a run's config).
 
     The defaults in `RAY_ENV_DEFAULTS` reach every actor of the job through the runtime
     environment, and the driver's own environment so a local cluster started here inherits them.
@@ -145,7 +146,9 @@ def init_ray(**kwargs: Any):
             _absorb_driver_actor_warning(ray)
         except Exception:  # only cosmetics: never fail a run over it
             logging.getLogger(__name__).debug("could not absorb the actor-restart warning", exc_info=True)
-    ray.data.DataContext.get_current().enable_progress_bars = progress_bars_enabled()
+    if progress not in ("auto", "on", "off"):
+        raise ValueError(f"tracking.progress must be auto, on or off, got {progress!r}")
+    ray.data.DataContext.get_current().enable_progress_bars = progress == "on" or (progress == "auto" and progress_bars_enabled())
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # ray.data may be imported before the env var
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
     return ray

@@ -71,6 +71,6 @@ def open_run(cfg: RunConfig, name: str, out: str | Path | None = None) -> Run:
     (path / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     say(f"{name}: run directory {path}")
     # Inside `ray job submit` this joins the job's cluster; elsewhere it starts a local one.
-    init_ray()
+    init_ray(progress=cfg.tracking.progress)
     _check_resources(cfg)
     return Run(cfg, path)
