@@ -6,6 +6,7 @@ Ray Train's data shards, reporting and checkpoints around them.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from typing import Any, Iterable
@@ -153,6 +154,10 @@ def train_student_loop(config: dict[str, Any]) -> None:
 
     job: StudentJob = config["job"]
     cfg = job.config
+    # Ray Train 2.60 sets the workers' root logger to INFO and logs every report and checkpoint
+    # through loggers named by file path, which its LoggingConfig does not reach; the driver prints
+    # one line per epoch instead.
+    logging.getLogger().setLevel(logging.WARNING)
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     torch.manual_seed(job.seed)
