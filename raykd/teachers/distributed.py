@@ -62,6 +62,11 @@ def pipeline_layers(model: nn.Module) -> "OrderedDict[str, nn.Module]":
     )
 
 
+def _input_stats(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The standardization a raykd model applies to its inputs (None when it has none)."""
+    return (model.input_mean, model.input_std) if getattr(model, "standardize", False) else None
+
+
 def _flattens_input(model: nn.Module) -> bool:
     from raykd.models import MLP
 
@@ -105,16 +110,29 @@ def make_shard_plan(layer_names: Sequence[str], plan: int | Sequence[Sequence[st
 class StageModule(nn.Module):
     """The layers of one stage, run in order; records the outputs of `feature_layers`."""
 
-    def __init__(self, layers: "OrderedDict[str, nn.Module]", flatten_input: bool = False, feature_layers: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        layers: "OrderedDict[str, nn.Module]",
+        flatten_input: bool = False,
+        feature_layers: Iterable[str] = (),
+        input_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
         super().__init__()
         self.names = list(layers)
         self.layers = nn.ModuleList(layers.values())
         self.flatten_input = flatten_input
         self.feature_layers = [n for n in feature_layers if n in self.names]
+        # The first stage of a model that standardizes its inputs does so before its first layer.
+        self.standardize = input_stats is not None
+        if input_stats is not None:
+            self.register_buffer("input_mean", input_stats[0].detach().clone())
+            self.register_buffer("input_std", input_stats[1].detach().clone())
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if self.flatten_input:
             x = x.flatten(1)
+        if self.standardize:
+            x = (x - self.input_mean) / self.input_std
         feats = {}
         for name, layer in zip(self.names, self.layers):
             x = layer(x)
@@ -134,9 +152,14 @@ def _stage_from_checkpoint(spec: dict[str, Any], weights: str, names: list[str],
         model = build_model(spec)
     chain = pipeline_layers(model)
     layers = OrderedDict((n, chain[n]) for n in names)
-    stage = StageModule(layers, flatten_input, feature_layers).to_empty(device="cpu")
     with safe_open(weights, framework="pt") as f:
         keys = set(f.keys())
+        first = names[0] == next(iter(chain))
+        stats = (f.get_tensor("input_mean"), f.get_tensor("input_std")) if first and "input_mean" in keys else None
+        stage = StageModule(layers, flatten_input, feature_layers, stats).to_empty(device="cpu")
+        if stats is not None:
+            stage.input_mean.copy_(stats[0])
+            stage.input_std.copy_(stats[1])
         for n, layer in layers.items():
             state = {k[len(n) + 1 :]: f.get_tensor(k) for k in keys if k.startswith(n + ".")}
             layer.load_state_dict(state)
@@ -233,7 +256,8 @@ class DistributedTeacher(Teacher):
                 ]
             else:
                 self._builds = [
-                    {"module": StageModule(OrderedDict((n, freeze(chain[n])) for n in names), flat and i == 0, self.layers)}
+                    {"module": StageModule(OrderedDict((n, freeze(chain[n])) for n in names), flat and i == 0, self.layers,
+                                           _input_stats(model) if i == 0 else None)}
                     for i, names in enumerate(self.plan)
                 ]
         else:

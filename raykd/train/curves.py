@@ -25,6 +25,8 @@ def plot_curves(metrics_csv: str | Path, out_png: str | Path, title: str) -> Pat
             left.plot(epochs, [r[key] for r in rows], label=key, marker="." if len(rows) < 30 else None)
     left.set_xlabel("epoch")
     left.set_ylabel("loss")
+    if all(v > 0 for line in left.get_lines() for v in line.get_ydata()):
+        left.set_yscale("log")  # a T²-scaled KD loss falls by orders of magnitude
     left.legend()
     right.plot(epochs, [100 * r["val_accuracy"] for r in rows], color="tab:green", marker="." if len(rows) < 30 else None)
     right.set_xlabel("epoch")

@@ -105,3 +105,18 @@ def test_deepspeed_backends_on_gpu(trained_mlp, backend):
     with torch.no_grad():
         expected = trained_mlp(x)
     torch.testing.assert_close(teacher.predict(x).logits.cpu(), expected, atol=1e-3, rtol=1e-3)
+
+
+@pytest.mark.ray
+def test_pipeline_stages_of_a_standardizing_mlp_give_its_logits(ray_session, tmp_path):
+    from raykd.models import build_model, set_input_stats
+    from raykd.teachers import build_from_config
+    from raykd.teachers.checkpoint import MemberCheckpoint, save_members
+
+    torch.manual_seed(0)
+    spec = {"type": "mlp", "in_features": 6, "hidden": [8, 8], "num_classes": 3, "standardize": True}
+    model = set_input_stats(build_model(spec), torch.arange(6.0) * 10, torch.arange(1.0, 7.0)).eval()
+    save_members(tmp_path, [MemberCheckpoint("member0", spec, model)])
+    x = torch.randn(5, 6) * 10
+    for teacher in (DistributedTeacher(model, plan=2), build_from_config({"kind": "Distributed", "checkpoint": str(tmp_path), "plan": 3})):
+        torch.testing.assert_close(teacher.predict(x).logits, model(x), rtol=1e-5, atol=1e-5)
