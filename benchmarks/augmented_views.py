@@ -6,9 +6,15 @@
 3. id-cache: the id-keyed cache of other toolkits: the plain view's targets, paired with a fresh
              random shift of the image every epoch (targets the teacher never gave that image).
 
-Targets come from the real Ray Data actor pool (raykd.soft_targets.views); the students train
-in-process with ResponseBased (T=4, alpha=0.9) for speed. Writes
-benchmarks/results/augmented_views.md and ends with one JSON line.
+Data, teacher ensemble and students come from the shared stages (`raykd.stages`); the view
+targets from the real Ray Data actor pool (`raykd.soft_targets.views`). Every student is the
+student stage on Ray Train (MLP [256], ResponseBased T=4 alpha=0.9): plain and views train on the
+joined view targets (`join_views`); id-cache on the plain targets through a Ray Data `map_batches`
+that draws a new random shift each time it runs, with `student.cache_shards: false` so the shard
+is streamed, and so re-shifted, every epoch. Writes benchmarks/results/augmented_views.md and ends
+with one JSON line.
+
+    python benchmarks/augmented_views.py [--views 4] [--epochs 30] [--seeds 3]
 """
 
 from __future__ import annotations
@@ -21,81 +27,90 @@ import sys
 import tempfile
 from pathlib import Path
 
-import torch
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from raykd import strategies  # noqa: E402
-from raykd.data import InputSpec, read_inputs, resolve_inputs, split_inputs, to_numpy  # noqa: E402
-from raykd.data.augment import ViewSpec, apply_views, view_params  # noqa: E402
-from raykd.models import build_model  # noqa: E402
-from raykd.models.fit import accuracy, predict_logits  # noqa: E402
-from raykd.outputs import ModelOutput  # noqa: E402
-from raykd.runtime import init_ray  # noqa: E402
-from raykd.soft_targets import SoftTargetMeta, decode_topk, read_soft_targets, teacher_fingerprint  # noqa: E402
+from raykd.config import RunConfig, StrategyConfig  # noqa: E402
+from raykd.data.augment import ViewSpec, apply_views  # noqa: E402
+from raykd.soft_targets import SoftTargetMeta, read_soft_targets, teacher_fingerprint  # noqa: E402
 from raykd.soft_targets.views import generate_view_targets, join_views  # noqa: E402
+from raykd.stages import Run, SoftTargets, load_data, open_run, prepare_teacher, train_student  # noqa: E402
 from raykd.teachers import build_from_config  # noqa: E402
-from raykd.teachers.train import train_members  # noqa: E402
-from raykd.teachers.checkpoint import save_members  # noqa: E402
+
+STUDENT = {"type": "mlp", "hidden": [256]}
+TEACHER_MEMBERS = [
+    {"type": "cnn", "channels": [32, 64], "dropout": 0.2},
+    {"type": "mlp", "hidden": [512], "dropout": 0.1},
+]
+STRATEGY = StrategyConfig(name="ResponseBased", params={"temperature": 4.0, "alpha": 0.9})
+# What the student stage reads; the view columns (sample_id, view, crop...) stay behind.
+STUDENT_COLUMNS = ["id", "x", "label", "topk_values", "topk_indices", "logsumexp"]
 
 
-def train_student(x, targets, labels, epochs, seed, fresh_views: ViewSpec | None = None, ids=None) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    model = build_model({"type": "mlp", "in_features": 64, "hidden": [256], "num_classes": 10})
-    kd = strategies.build("ResponseBased", temperature=4.0, alpha=0.9)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    xs, ts, ys = torch.as_tensor(x), torch.as_tensor(targets), torch.as_tensor(labels)
-    for epoch in range(epochs):
-        if fresh_views is not None:  # a new random shift per epoch, as an id-keyed cache would do
-            spec = ViewSpec(views=fresh_views.views, pad=fresh_views.pad, seed=seed * 1000 + epoch)
-            params = view_params(ids, spec)
-            pick = {k: v[1 :: spec.views] for k, v in params.items()}  # one random (non-plain) view each
-            xs = torch.as_tensor(apply_views(x, pick, spec.pad))
-        for batch in torch.randperm(len(xs), generator=g).split(64):
-            loss = kd(ModelOutput(model(xs[batch])), ModelOutput(ts[batch]), ys[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    return model.eval()
+def fresh_shift(batch: dict[str, np.ndarray], pad: int) -> dict[str, np.ndarray]:
+    """Each image shifted by a new random (dy, dx) in [-pad, pad]², drawn from fresh entropy every
+    time Ray Data runs this (every epoch of a streamed shard), as an id-keyed cache's loader would."""
+    rng = np.random.default_rng()
+    n = len(batch["x"])
+    params = {
+        "crop_top": rng.integers(0, 2 * pad + 1, n),
+        "crop_left": rng.integers(0, 2 * pad + 1, n),
+        "flip": np.zeros(n, dtype=bool),
+    }
+    return {**batch, "x": apply_views(batch["x"], params, pad)}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--views", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="raykd-views-"))
-    init_ray()
-    inputs = resolve_inputs(InputSpec())
-    splits = {k: v.materialize() for k, v in split_inputs(read_inputs(inputs), 0, 0.15, 0.2).items()}
-    train, test = to_numpy(splits["train"]), to_numpy(splits["test"])
-    specs = [
-        {"type": "cnn", "in_features": 64, "channels": [32, 64], "num_classes": 10, "dropout": 0.2},
-        {"type": "mlp", "in_features": 64, "hidden": [512], "num_classes": 10, "dropout": 0.1},
-    ]
-    save_members(work / "teachers", train_members(specs, train["x"], train["label"], epochs=30, lr=1e-3, seed=0))
-    config = {"kind": "Ensemble", "checkpoint": str(work / "teachers")}
-    teacher = build_from_config(config)
-    meta = SoftTargetMeta(teacher=teacher.describe(), teacher_hash=teacher_fingerprint(teacher), num_classes=10, k=10)
+    # Raw pixels (no standardization): a shifted image moves ink onto border pixels whose train
+    # std is ~0, which per-pixel standardization would blow up.
+    cfg = RunConfig.model_validate(
+        {
+            "output": str(work),
+            "data": {"standardize": False},
+            "teacher": {"members": TEACHER_MEMBERS, "epochs": 30},
+            "soft_targets": {"k": 10},
+            "student": {
+                "model": STUDENT, "strategy": STRATEGY.model_dump(), "epochs": args.epochs,
+                "batch_size": 64, "num_workers": 1, "baseline": False,
+            },
+        }
+    ).check()
+    run = open_run(cfg, "augmented_views")
+    data = load_data(run)
+    teacher = prepare_teacher(run, data)
+    built = build_from_config(teacher.config)
+    meta = SoftTargetMeta(teacher=built.describe(), teacher_hash=teacher_fingerprint(built), num_classes=data.num_classes, k=data.num_classes)
 
-    data = {}
+    soft: dict[str, SoftTargets] = {}
     for name, views in (("plain", 1), ("views", args.views)):
         spec = ViewSpec(views=views, pad=1)
-        run = generate_view_targets(splits["train"], functools.partial(build_from_config, config), work / name, meta, spec)
-        soft, _ = read_soft_targets(run.path)
-        rows = to_numpy(join_views(splits["train"], soft, spec, expected_rows=len(train["id"]) * views))
-        targets = decode_topk(torch.as_tensor(rows["topk_values"]), torch.as_tensor(rows["topk_indices"]), 10)
-        data[name] = (rows, targets.numpy())
+        with run.stage(f"view_targets_{name}", f"{views} view(s) per sample") as summary:
+            result = generate_view_targets(data.splits["train"], functools.partial(build_from_config, teacher.config), work / name, meta, spec)
+            targets, _ = read_soft_targets(result.path)
+            joined = join_views(data.splits["train"], targets, spec, expected_rows=len(data.train["id"]) * views)
+            soft[name] = SoftTargets(result, meta.k, joined.select_columns([c for c in STUDENT_COLUMNS if c in joined.columns()]))
+            summary.update({"rows": result.rows})
 
+    # id-cache: the plain targets (view 0, so id = sample id) under a new shift on every pass.
+    id_cache_ds = soft["plain"].train.map_batches(fresh_shift, batch_format="numpy", fn_kwargs={"pad": 1})
+    streamed = Run(cfg.model_copy(update={"student": cfg.student.model_copy(update={"cache_shards": False})}), run.out)
+    modes = {
+        "plain": (run, soft["plain"], None),
+        "views": (run, soft["views"], None),
+        "id-cache": (streamed, soft["plain"], id_cache_ds),
+    }
     results = {}
-    for mode in ("plain", "views", "id-cache"):
-        rows, targets = data["views" if mode == "views" else "plain"]
-        fresh = ViewSpec(views=args.views, pad=1) if mode == "id-cache" else None
+    for mode, (mode_run, targets, train_ds) in modes.items():
         accs = [
-            accuracy(predict_logits(train_student(rows["x"], targets, rows["label"], args.epochs, s, fresh, rows["sample_id"]), test["x"]), test["label"])
+            train_student(mode_run, data, f"{mode}-seed{s}", STRATEGY, teacher, targets, train_ds=train_ds, seed=s)["accuracy"]
             for s in range(args.seeds)
         ]
         results[mode] = {"mean": statistics.mean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0, "accuracies": accs}
@@ -105,11 +120,13 @@ def main() -> None:
     table += [f"| {m} | {100 * r['mean']:.2f} ± {100 * r['std']:.2f} |" for m, r in results.items()]
     text = (
         "# Augmentation-aware soft targets (digits)\n\n"
-        f"Teacher ensemble test accuracy {100 * accuracy(teacher.predict(torch.as_tensor(test['x'])).logits, test['label']):.2f}%; "
-        f"student MLP [256], ResponseBased T=4 alpha=0.9, {args.epochs} epochs, {args.seeds} seeds; views = {args.views} "
+        f"Teacher ensemble test accuracy {100 * teacher.accuracy:.2f}%; "
+        f"student MLP [256], ResponseBased T=4 alpha=0.9, {args.epochs} epochs, {args.seeds} seeds, "
+        f"trained by the student stage (Ray Train, {cfg.student.num_workers} worker); views = {args.views} "
         "(view 0 plain, others random ±1-pixel shifts).\n\n" + "\n".join(table) + "\n"
     )
     out = ROOT / "benchmarks" / "results" / "augmented_views.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(text)
     print(json.dumps({"benchmark": "augmented_views", "views": args.views, "epochs": args.epochs, "results": results}))

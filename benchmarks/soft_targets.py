@@ -12,14 +12,15 @@ validation), and on GPU the achieved TFLOP/s against the device's peak.
 
 `--quality`: bytes per sample and student accuracy on the digits data for k in {1, 5, 10 (= all
 classes)} under both decodings ("renormalize", "residual"), against the float32 full logits and
-labels alone: an ensemble teacher trained on the train split, a [256] MLP student trained
-in-process with ResponseBased (T=4, alpha=0.9), 3 seeds each.
+labels alone: the shared stages' data, teacher ensemble (trained on the train split) and
+soft-target stage (one per k), then each student through the student stage on Ray Train (a
+[256] MLP, ResponseBased T=4, alpha=0.9, 1 worker), 3 seeds each.
 
 Both end with ONE JSON line of figures and write their table into
 benchmarks/results/soft_targets.md.
 
     python benchmarks/soft_targets.py             # ~1.5 min on 2 CPU cores
-    python benchmarks/soft_targets.py --quality   # ~1 min
+    python benchmarks/soft_targets.py --quality   # a few minutes: 8 conditions x 3 seeds of Ray Train students
     # one GPU (untested here: no GPU in the session that wrote this): ~1 min of bare compute on an
     # H100, the job size at which ~5 s of fixed start-up stays under 5%
     python benchmarks/soft_targets.py --device cuda --width 16384 --depth 8 --samples 10000000 \
@@ -55,7 +56,7 @@ import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 
 from raykd.models import build_model  # noqa: E402
-from raykd.soft_targets import SoftTargetMeta, decode_topk, generate_soft_targets, list_parts, teacher_fingerprint  # noqa: E402
+from raykd.soft_targets import SoftTargetMeta, generate_soft_targets, list_parts, teacher_fingerprint  # noqa: E402
 from raykd.soft_targets.actor import autocast_context, pick_device  # noqa: E402
 from raykd.soft_targets.schema import to_table  # noqa: E402
 from raykd.teachers import build_from_config  # noqa: E402
@@ -292,91 +293,64 @@ def column_bytes(directory: Path) -> dict[str, int]:
     return sizes
 
 
-def read_targets(directory: Path, ids: np.ndarray) -> dict[str, torch.Tensor]:
-    table = pq.ParquetDataset([str(p) for p in list_parts(directory)]).read().sort_by("id")
-    if not np.array_equal(table.column("id").to_numpy(), ids):
-        raise RuntimeError(f"soft targets in {directory} do not cover the train ids exactly")
-
-    def stacked(name: str, dtype) -> torch.Tensor:
-        col = table.column(name).combine_chunks()
-        return torch.from_numpy(col.values.to_numpy(zero_copy_only=False).astype(dtype).reshape(len(col), -1))
-
-    out = {"values": stacked("topk_values", np.float32), "indices": stacked("topk_indices", np.int64),
-           "logsumexp": torch.from_numpy(table.column("logsumexp").to_numpy().astype(np.float32))}  # fmt: skip
-    if "logits" in table.column_names:
-        out["logits"] = stacked("logits", np.float32)
-    return out
-
-
-def train_student(x, y, teacher_logits, test_x, test_y, seed: int, epochs: int, temperature: float, alpha: float) -> float:
-    """A [256] MLP student, Adam 3e-3, batch 32, ResponseBased on the given teacher logits
-    (cross-entropy alone when there are none); returns test accuracy."""
-    import torch.nn.functional as F
-
-    from raykd import strategies
-    from raykd.models.fit import accuracy, predict_logits
-    from raykd.outputs import ModelOutput
-
-    torch.manual_seed(seed)
-    student = build_model({"type": "mlp", "in_features": x.shape[1], "hidden": [256], "num_classes": 10})
-    strategy = strategies.build("ResponseBased", temperature=temperature, alpha=alpha)
-    optimizer = torch.optim.Adam(student.parameters(), lr=3e-3)
-    xs, ys = torch.from_numpy(x), torch.from_numpy(y)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        order = torch.randperm(len(xs), generator=generator)
-        for s in range(0, len(xs), 32):
-            idx = order[s : s + 32]
-            logits = student(xs[idx])
-            if teacher_logits is None:
-                loss = F.cross_entropy(logits, ys[idx])
-            else:
-                loss = strategy(ModelOutput(logits=logits), ModelOutput(logits=teacher_logits[idx]), ys[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    return accuracy(predict_logits(student.eval(), test_x), test_y)
+def full_logits_as_topk(table: pa.Table) -> pa.Table:
+    """The float32 full logits as top-C columns (every class, in class order): what the student
+    stage decodes, so the float32 condition trains through the same path as the top-k ones."""
+    logits = table.column("logits").combine_chunks()
+    c, n = logits.type.list_size, table.num_rows
+    indices = pa.FixedSizeListArray.from_arrays(pa.array(np.tile(np.arange(c, dtype=np.uint8), n)), c)
+    rest = table.drop_columns(["topk_values", "topk_indices", "logits"])
+    return rest.append_column("topk_values", logits).append_column("topk_indices", indices)
 
 
 def quality(args) -> dict:
-    import ray
+    from raykd.config import RunConfig, StrategyConfig
+    from raykd.soft_targets import join_with_inputs, read_soft_targets
+    from raykd.stages import Run, SoftTargets, load_data, make_soft_targets, open_run, prepare_teacher, train_student
 
-    from raykd.config import DataConfig, TeacherConfig
-    from raykd.data import InputSpec, read_inputs, resolve_inputs, split_inputs, to_numpy
-    from raykd.models.fit import accuracy
-    from raykd.teachers.train import train_members
-
-    torch.set_num_threads(os.cpu_count() or 1)
     work = Path(tempfile.mkdtemp(prefix="raykd-bench-quality-"))
     start_ray()
-    data_cfg, teacher_cfg = DataConfig(), TeacherConfig()
-    inputs = resolve_inputs(InputSpec())
-    splits = split_inputs(read_inputs(inputs), data_cfg.split_seed, data_cfg.val_fraction, data_cfg.test_fraction)
-    train_ds = splits["train"].materialize()
-    train, test = to_numpy(train_ds), to_numpy(splits["test"])
-    specs = [{**m, "in_features": 64, "num_classes": 10} for m in teacher_cfg.members]
+    strategy = StrategyConfig(name="ResponseBased", params={"temperature": 4.0, "alpha": 0.9})
+    cfg = RunConfig.model_validate(
+        {
+            "output": str(work),
+            "teacher": {"epochs": args.teacher_epochs},
+            "soft_targets": {"batch_size": args.batch_size},
+            "student": {
+                "model": {"type": "mlp", "hidden": [256]}, "strategy": strategy.model_dump(), "epochs": args.epochs,
+                "batch_size": 32, "lr": 3e-3, "weight_decay": 0.0, "num_workers": 1, "baseline": False,
+            },
+        }
+    ).check()  # fmt: skip
+    run = open_run(cfg, "soft_targets_quality")
+    data = load_data(run)
+    n = len(data.train["id"])
     start = time.perf_counter()
-    members = train_members(specs, train["x"], train["label"], args.teacher_epochs, teacher_cfg.lr, seed=0)
-    save_members(work / "teacher", members)
-    config = {"kind": "Ensemble", "checkpoint": str(work / "teacher")}
-    ensemble = build_from_config(config)
-    teacher_acc = accuracy(ensemble.predict(torch.from_numpy(test["x"])).logits, test["label"])
+    teacher = prepare_teacher(run, data)
     teacher_s = time.perf_counter() - start
-    print(f"  teacher ensemble ({len(members)} members, {args.teacher_epochs} epochs): test accuracy {teacher_acc:.4f}", flush=True)
+    print(f"  teacher ensemble ({len(teacher.members)} members, {args.teacher_epochs} epochs): test accuracy {teacher.accuracy:.4f}", flush=True)
+
+    def variant(k: int | None = None, decode: str = "renormalize") -> RunConfig:
+        soft_targets = cfg.soft_targets.model_copy(update={"k": k, "decode": decode})
+        return cfg.model_copy(update={"soft_targets": soft_targets})
 
     ks = [1, 5, 10]
-    targets, sizes = {}, {}
+    soft: dict[int | str, SoftTargets] = {}
+    sizes = {}
     start = time.perf_counter()
-    for k in [*ks, "full"]:
-        meta = SoftTargetMeta(teacher=ensemble.describe(), teacher_hash=teacher_fingerprint(ensemble), num_classes=10,
-                              k=10 if k == "full" else k, full_logits=k == "full")  # fmt: skip
-        out = work / f"soft-k{k}"
-        generate_soft_targets(train_ds, functools.partial(build_from_config, config), out, meta, batch_size=args.batch_size)
-        targets[k] = read_targets(out, train["id"])
-        sizes[k] = {"columns": column_bytes(out), "file": sum(p.stat().st_size for p in list_parts(out))}
+    for k in ks:  # the soft-target stage, one directory per k
+        soft[k] = make_soft_targets(Run(variant(k), work / f"k{k}"), data, teacher)
+        sizes[k] = {"columns": column_bytes(soft[k].run.path), "file": sum(p.stat().st_size for p in list_parts(soft[k].run.path))}
+    # float32 full logits: the same pipeline with full_logits on (the stage stores top-k only)
+    ensemble = build_from_config(teacher.config)
+    meta = SoftTargetMeta(teacher=ensemble.describe(), teacher_hash=teacher_fingerprint(ensemble), num_classes=data.num_classes,
+                          k=data.num_classes, full_logits=True)  # fmt: skip
+    full = generate_soft_targets(data.splits["train"], functools.partial(build_from_config, teacher.config), work / "soft-full", meta,
+                                 batch_size=args.batch_size)  # fmt: skip
+    full_ds, _ = read_soft_targets(full.path)
+    soft["full"] = SoftTargets(full, data.num_classes, join_with_inputs(data.splits["train"], full_ds.map_batches(full_logits_as_topk, batch_format="pyarrow"), expected_rows=n))
+    sizes["full"] = {"columns": column_bytes(full.path), "file": sum(p.stat().st_size for p in list_parts(full.path))}
     soft_s = time.perf_counter() - start
-    ray.shutdown()
-    n = len(train["id"])
 
     conditions: list[tuple[str, int | str | None, str | None, int]] = [("labels only", None, None, 0)]
     for k in ks:
@@ -390,15 +364,14 @@ def quality(args) -> dict:
     rows = []
     start = time.perf_counter()
     for label, k, mode, payload in conditions:
-        if k is None:
-            logits = None
-        elif mode == "full":
-            logits = targets[k]["logits"]
-        else:
-            t = targets[k]
-            logits = decode_topk(t["values"], t["indices"], 10, mode=mode, logsumexp=t["logsumexp"])
-        accs = [train_student(train["x"], train["label"], logits, test["x"], test["label"], seed, args.epochs, 4.0, 0.9)
-                for seed in range(args.seeds)]  # fmt: skip
+        # Every student is the student stage (Ray Train); the decode mode is the run's config.
+        condition = Run(variant(None, mode if mode in ("renormalize", "residual") else "renormalize"), run.out)
+        name = "labels_only" if k is None else f"k{k}-{mode}"
+        accs = [
+            train_student(condition, data, f"{name}-seed{seed}", strategy if k is not None else None, teacher,
+                          soft.get(k), seed=seed)["accuracy"]
+            for seed in range(args.seeds)
+        ]  # fmt: skip
         row = {"targets": label, "k": k, "decode": mode, "bytes_per_sample": payload / n if payload else 0.0,
                "accuracy_mean": statistics.mean(accs), "accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                "accuracies": accs}  # fmt: skip
@@ -407,8 +380,11 @@ def quality(args) -> dict:
         rows.append(row)
         print(f"  {label:<24} {mode or '-':<12} {row['bytes_per_sample']:6.1f} B/sample  "
               f"accuracy {row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}", flush=True)
+    import ray
+
+    ray.shutdown()
     shutil.rmtree(work, ignore_errors=True)
-    return {"teacher_accuracy": teacher_acc, "train": n, "test": len(test["id"]), "seeds": args.seeds, "epochs": args.epochs,
+    return {"teacher_accuracy": teacher.accuracy, "train": n, "test": len(data.test["id"]), "seeds": args.seeds, "epochs": args.epochs,
             "batch_size": args.batch_size, "teacher_seconds": teacher_s, "soft_target_seconds": soft_s,
             "student_seconds": time.perf_counter() - start, "rows": rows}  # fmt: skip
 

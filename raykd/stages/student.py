@@ -71,7 +71,7 @@ def train_student(
         teacher_config = {**teacher.config, "layers": run.cfg.teacher.layers or default_teacher_layers(teacher, layers)}
     if train_ds is None:
         train_ds = soft.train if soft is not None and teacher_config is None else data.splits["train"]
-    if strategy is not None and teacher_config is None and soft is None:
+    if strategy is not None and teacher_config is None and soft is None and train_ds is None:
         raise ValueError(f"strategy {strategy.name} learns from stored soft targets; run the soft-target stage first")
     job = StudentJob(
         config=cfg,

@@ -1,4 +1,4 @@
-"""The quickstart notebook runs top to bottom on a real kernel."""
+"""The quickstart notebook runs top to bottom on a real kernel: the stages on a local Ray."""
 
 from __future__ import annotations
 
@@ -16,3 +16,4 @@ def test_quickstart_notebook_executes(tmp_path):
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("student test accuracy" in o.get("text", "") for o in outputs)
+    assert any("image/png" in o.get("data", {}) for o in outputs), "the KD student's curves.png is not shown"
