@@ -23,7 +23,6 @@ __all__ = [
     "BornAgainSection",
     "ConfigError",
     "DataConfig",
-    "FLAGS",
     "PseudoLabelConfig",
     "PseudoLabelSection",
     "RunConfig",
@@ -312,9 +311,6 @@ class BornAgainConfig(RunConfig):
         if self.student.strategy.name not in ("ResponseBased", "DecoupledKD"):
             _fail("student.strategy.name", self.student.strategy.name, "must be a logit strategy (ResponseBased or DecoupledKD): a generation teaches the next through its logits")
         return self
-
-
-FLAGS: dict[str, str] = {path: flag for flag, path in RunConfig.FLAG_PATHS.items()}
 
 
 def _fail(path: str, value: Any, message: str) -> None:

@@ -9,10 +9,10 @@ import numpy as np
 
 from raykd.config import DataConfig
 from raykd.data import InputSpec, Inputs, read_inputs, resolve_inputs, split_inputs, to_numpy
-from raykd.models import build_model, default_student, default_teacher_members, feature_stats, set_input_stats
+from raykd.models import default_student, default_teacher_members, feature_stats
 from raykd.stages.run import Run, say
 
-__all__ = ["Data", "build_for_data", "check_data", "default_architectures", "load_data", "model_spec"]
+__all__ = ["Data", "check_data", "default_architectures", "load_data", "model_spec"]
 
 
 @dataclass
@@ -84,11 +84,3 @@ def model_spec(data: Data, architecture: dict[str, Any]) -> dict[str, Any]:
 def default_architectures(data: Data) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(teacher members, student) that fit the data: CNNs only for image-shaped inputs."""
     return default_teacher_members(data.inputs.image_shape), default_student(data.inputs.image_shape)
-
-
-def build_for_data(spec: dict[str, Any], data: Data):
-    """`build_model(spec)` with the train split's standardization written into it."""
-    model = build_model(spec)
-    if data.input_stats is not None:
-        set_input_stats(model, *data.input_stats)
-    return model
