@@ -11,12 +11,15 @@ where there is one, and the value received, e.g.
 from __future__ import annotations
 
 import argparse
+import copy
 import inspect
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from raykd.schedules import PROGRESSIVE_DISTILLATION, Schedule
 
 __all__ = [
     "BornAgainConfig",
@@ -139,6 +142,12 @@ class StudentConfig(Section):
     early_stopping: bool = False
     min_delta: float = Field(0.001, ge=0)
     patience: int = Field(5, ge=1)
+    schedules: dict[str, Schedule] = Field(default_factory=dict)
+    """Values that move during training, by name: `lr`, or a parameter of the strategy
+    (temperature, alpha, a loss weight), each a `raykd.schedules.Schedule`, e.g.
+    `{temperature: {kind: linear, start: 8, end: 2}, lr: {kind: cosine, start: 3e-3, end: 1e-5, warmup: 2}}`;
+    a number is a constant. `ProgressiveDistillation` names the tutorial's preset: temperature
+    10 → 1 and alpha 0.5 → 1 in 5 stages. The current values are in each epoch's metrics."""
     max_failures: int = Field(0, ge=0)
     cache_shards: bool | None = None
     """Keep worker shards in memory after the first epoch; None: only if the train split < 512 MiB."""
@@ -149,6 +158,15 @@ class StudentConfig(Section):
     @classmethod
     def _name_only(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("schedules", mode="before")
+    @classmethod
+    def _presets_and_constants(cls, value: Any) -> Any:
+        if value == "ProgressiveDistillation":
+            return copy.deepcopy(PROGRESSIVE_DISTILLATION)
+        if isinstance(value, dict):
+            return {k: {"kind": "constant", "start": v} if isinstance(v, (int, float, str)) and not isinstance(v, bool) else v for k, v in value.items()}
+        return value
 
 
 class TrackingConfig(Section):
@@ -219,6 +237,8 @@ class RunConfig(Section):
             check_model_spec(f"teacher.members[{i}]", spec)
         if self.student.model is not None:
             check_model_spec("student.model", self.student.model)
+        for key, schedule in self.student.schedules.items():
+            check_schedule(f"student.schedules.{key}", key, schedule, self.student.strategy)
         return self
 
 
@@ -338,6 +358,24 @@ def check_strategy(path: str, name: str, params: dict[str, Any]) -> None:
         key = str(err).split(" ", 1)[0]
         where = f"{path}.params.{key}" if key in params else f"{path}.params"
         raise ConfigError(f"{where}: strategy {name} refuses it: {err}") from None
+
+
+def check_schedule(path: str, key: str, schedule: Schedule, strategy: StrategyConfig) -> None:
+    """`lr` stays > 0; a strategy parameter must exist and its constructor must accept both ends."""
+    from raykd import strategies
+
+    if key == "lr":
+        if min(schedule.endpoints()) <= 0:
+            _fail(path, schedule.to_dict(), "must stay > 0 (a learning rate)")
+        return
+    takes = [n for n in inspect.signature(strategies.STRATEGIES.get(strategy.name)).parameters if n not in ("pairs", "n_data")]
+    if key not in takes:
+        _fail(path, schedule.to_dict(), f"schedules {key!r}, which is not a parameter of strategy {strategy.name}; schedule lr or one of {takes}")
+    for end in schedule.endpoints():
+        try:
+            check_strategy(path, strategy.name, {**strategy.params, key: end})
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {schedule.to_dict()} reaches {key}={end}, which {strategy.name} refuses: {str(err).rsplit('refuses it: ', 1)[-1]}") from None
 
 
 def check_model_spec(path: str, spec: Any) -> None:

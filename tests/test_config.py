@@ -143,3 +143,18 @@ def test_an_extension_keeps_its_defaults_when_a_flag_sets_another_field_of_the_s
     assert load_config(["--strategy", "DecoupledKD"], BornAgainConfig).student.strategy.params == {}  # a new strategy: its own defaults
     p = load_config(["--epochs", "2"], PseudoLabelConfig)
     assert (p.teacher.epochs, p.student.num_workers) == (60, 1)
+
+
+def test_schedules_are_checked_against_the_strategy_before_ray():
+    cfg = load_config(["--set", "student.schedules=ProgressiveDistillation"])
+    assert {k: (s.kind, s.start, s.final, s.stages) for k, s in cfg.student.schedules.items()} == {
+        "temperature": ("progressive", 10.0, 1.0, 5),
+        "alpha": ("progressive", 0.5, 1.0, 5),
+    }
+    assert load_config(["--set", "student.schedules={lr: {kind: cosine, start: 3e-3, end: 1e-5, warmup: 2}}"]).student.schedules["lr"].start == 0.003
+    refused(["--set", "student.schedules={alpha: {kind: linear, start: 0.5, end: 1.5}}"], r"^student\.schedules\.alpha: .*reaches alpha=1\.5, which ResponseBased refuses: alpha must be in \[0, 1\]")
+    refused(["--set", "student.schedules={temperature: {kind: linear, start: 4, end: 0}}"], r"^student\.schedules\.temperature: .*temperature=0")
+    refused(["--set", "student.schedules={beta: 3}"], r"^student\.schedules\.beta: .*not a parameter of strategy ResponseBased")
+    refused(["--set", "student.schedules={lr: {kind: linear, start: 1e-3, end: 0}}"], r"^student\.schedules\.lr: .*must stay > 0")
+    refused(["--set", "student.schedules={temperature: {kind: cubic}}"], r"^student\.schedules\.temperature\.kind")
+    assert load_config(["--strategy", "DecoupledKD", "--set", "student.schedules={beta: {kind: linear, start: 8, end: 2}}"]).student.schedules["beta"].final == 2.0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from raykd import strategies
-from raykd.config import StrategyConfig
+from raykd.config import StrategyConfig, StudentConfig
 from raykd.models import build_model, count_parameters
 from raykd.models.fit import accuracy, predict_logits
 from raykd.stages.data import Data, default_architectures, model_spec
@@ -43,6 +44,12 @@ def default_teacher_layers(teacher: TeacherStage, student_layers: list[str]) -> 
             f"the first teacher member has feature layers {available}, fewer than the student's {student_layers}; set teacher.layers"
         )
     return [f"{teacher.members[0].name}.{n}" for n in names] if teacher.kind == "Ensemble" else names
+
+
+def _steps_per_epoch(cfg: StudentConfig, train_ds: Any, data: Data) -> int:
+    """Batches per worker per epoch: Ray Train splits the train set into equal shards."""
+    rows = len(data.train["id"]) if train_ds is data.splits["train"] else train_ds.count()
+    return max(1, math.ceil(rows // cfg.num_workers / cfg.batch_size))
 
 
 def train_student(
@@ -86,6 +93,9 @@ def train_student(
         input_stats=data.input_stats,
         student_layers=tuple(layers),
         teacher_config=teacher_config,
+        # The labels-only baseline shares the learning-rate schedule only.
+        schedules={k: v for k, v in cfg.schedules.items() if strategy is not None or k == "lr"},
+        steps_per_epoch=_steps_per_epoch(cfg, train_ds, data) if any(s.per == "step" for s in cfg.schedules.values()) else 1,
     )
     what = f"{strategy.name}{' ' + str(strategy.params) if strategy.params else ''}" if strategy else "labels only"
     extra = f" + {ce_weight:g}·CE" if strategy and ce_weight else ""

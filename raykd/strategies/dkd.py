@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from raykd.outputs import ModelOutput
+from raykd.schedules import Schedule
 from raykd.strategies.base import Strategy
 from raykd.strategies.functional import as_target, check_finite, check_same_batch, check_temperature, check_weight
 from raykd.strategies.registry import register
@@ -72,9 +73,11 @@ class DecoupledKD(Strategy):
         self.warmup_epochs = warmup_epochs
 
     def warmup(self) -> float:
-        if self.epoch is None or self.warmup_epochs == 0:
+        if self.epoch is None or self.warmup_epochs <= 1:
             return 1.0
-        return min((self.epoch + 1) / self.warmup_epochs, 1.0)
+        # (epoch + 1) / W up to 1: a linear schedule from 1/W reaching 1 at epoch W - 1.
+        w = self.warmup_epochs
+        return Schedule("linear", 1.0 / w, 1.0, epochs=w - 1).value(self.epoch, w)
 
     def forward(self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
         if labels is None:

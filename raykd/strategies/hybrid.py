@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from raykd.outputs import ModelOutput
+from raykd.schedules import Schedule
 from raykd.strategies.base import Strategy
 from raykd.strategies.functional import check_weight
 from raykd.strategies.registry import build, register
@@ -25,24 +26,18 @@ _SCHEDULE_KEYS = {
 }
 
 
-class _Schedule:
-    """A picklable epoch -> weight function (lambdas would not survive pickle / torch.save)."""
+class _EpochWeight:
+    """A picklable epoch -> weight function over a `raykd.schedules.Schedule` (lambdas would not
+    survive pickle / torch.save); a component's schedule spans its own `epochs`."""
 
-    def __init__(self, kind: str, start: float, end: float = 0.0, epochs: int = 1) -> None:
-        self.kind, self.start, self.end, self.epochs = kind, start, end, epochs
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
 
     def __call__(self, epoch: int) -> float:
-        if self.kind == "constant":
-            return self.start
-        if self.kind == "step":
-            return self.start if epoch < self.epochs else self.end
-        progress = min(epoch / self.epochs, 1.0)
-        if self.kind == "linear":
-            return self.start + (self.end - self.start) * progress
-        return self.end + (self.start - self.end) * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.schedule.value(epoch, self.schedule.epochs or 1)
 
     def __repr__(self) -> str:
-        return f"_Schedule({self.kind!r}, start={self.start}, end={self.end}, epochs={self.epochs})"
+        return f"_EpochWeight({self.schedule})"
 
 
 def _epochs(name: str, value: object, minimum: int) -> int:
@@ -62,7 +57,7 @@ def weight_schedule(spec: Callable[[int], float] | Mapping[str, Any] | float) ->
     if callable(spec):
         return spec  # type: ignore[return-value]
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
-        return _Schedule("constant", check_weight("weight", spec))
+        return _EpochWeight(Schedule("constant", check_weight("weight", spec)))
     if not isinstance(spec, Mapping):
         raise ValueError(f"a schedule is a callable, a number or a dict with 'kind', got {spec!r}")
     kind = spec.get("kind")
@@ -72,11 +67,11 @@ def weight_schedule(spec: Callable[[int], float] | Mapping[str, Any] | float) ->
     if keys != _SCHEDULE_KEYS[kind]:
         raise ValueError(f"a {kind!r} schedule takes keys {sorted(_SCHEDULE_KEYS[kind])}, got {sorted(keys)}")
     if kind == "constant":
-        return _Schedule("constant", check_weight("schedule.value", spec["value"]))
+        return _EpochWeight(Schedule("constant", check_weight("schedule.value", spec["value"])))
     start, end = check_weight("schedule.start", spec["start"]), check_weight("schedule.end", spec["end"])
     if kind == "step":
-        return _Schedule("step", start, end, _epochs("schedule.at", spec["at"], 0))
-    return _Schedule(kind, start, end, _epochs("schedule.epochs", spec["epochs"], 1))
+        return _EpochWeight(Schedule("step", start, end, at=_epochs("schedule.at", spec["at"], 0)))
+    return _EpochWeight(Schedule(kind, start, end, epochs=_epochs("schedule.epochs", spec["epochs"], 1)))
 
 
 def _accepted_keywords(module: nn.Module) -> tuple[set[str], bool]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from raykd.config import StudentConfig
+from raykd.schedules import Schedule
 
 __all__ = ["StudentJob"]
 
@@ -33,3 +34,7 @@ class StudentJob:
     """(mean, std) of the train split's features, written into the model's standardize buffers."""
     student_layers: tuple[str, ...] = ()
     teacher_config: dict[str, Any] | None = None
+    schedules: dict[str, Schedule] = field(default_factory=dict)
+    """`lr` and strategy parameters set from their schedules at every step."""
+    steps_per_epoch: int = 1
+    """Batches per worker per epoch, for schedules counted in steps."""

@@ -196,11 +196,23 @@ def train_student_loop(config: dict[str, Any]) -> None:
     def loss_of(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return student_loss(student, strategy, batch, job.num_classes, teacher, job.decode, job.ce_weight)
 
+    def scheduled(progress: float) -> dict[str, float]:
+        """Sets the learning rate and the strategy's scheduled parameters for this point of training."""
+        values = {key: schedule.value(progress, cfg.epochs) for key, schedule in job.schedules.items()}
+        for key, value in values.items():
+            if key == "lr":
+                for group in optimizer.param_groups if optimizer is not None else ():
+                    group["lr"] = value
+            elif strategy is not None:
+                setattr(_unwrap(strategy), key, value)
+        return values
+
     for epoch in range(start_epoch, cfg.epochs):
         if strategy is not None and hasattr(_unwrap(strategy), "set_epoch"):
             _unwrap(strategy).set_epoch(epoch)
         sums: dict[str, float] = {}
         batches, epoch_start = 0, time.perf_counter()
+        at_start = scheduled(float(epoch))
         for batch in train_batches.epoch(epoch):
             if optimizer is None:
                 # Strategies may build their modules from the first batch's shapes: materialise
@@ -219,6 +231,7 @@ def train_student_loop(config: dict[str, Any]) -> None:
                 optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
                 if "optimizer" in resumed:
                     optimizer.load_state_dict(resumed["optimizer"])
+            scheduled(epoch + min(batches / job.steps_per_epoch, 0.999))
             optimizer.zero_grad(set_to_none=True)
             parts = loss_of(batch)
             parts["loss"].backward()
@@ -233,7 +246,8 @@ def train_student_loop(config: dict[str, Any]) -> None:
             **{key: total / max(1, batches) for key, total in sums.items()},
             "val_accuracy": val_accuracy,
             "val_loss": val_loss,
-            "lr": cfg.lr,
+            **{key: value for key, value in at_start.items() if key != "lr"},
+            "lr": at_start.get("lr", cfg.lr),
             "epoch_seconds": time.perf_counter() - epoch_start,
         }
         stop = stopper.step(val_accuracy) if stopper else False

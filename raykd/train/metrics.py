@@ -18,6 +18,7 @@ from typing import Any, Callable
 __all__ = ["MetricsLog", "EpochPrinter", "read_metrics", "format_epoch"]
 
 FIRST_COLUMNS = ("epoch", "loss", "distill", "ce", "val_accuracy", "val_loss", "lr", "epoch_seconds")
+KNOWN = set(FIRST_COLUMNS)
 
 
 def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -67,7 +68,9 @@ def format_epoch(name: str, row: dict[str, float], epochs: int, mean_seconds: fl
     epoch = int(row["epoch"]) + 1
     parts = [f"{name} epoch {epoch}/{epochs}", f"loss {row['loss']:.4f}"]
     parts += [f"{k} {row[k]:.4f}" for k in ("distill", "ce") if k in row]
-    parts += [f"val_acc {100 * row['val_accuracy']:.2f}%", f"{row['epoch_seconds']:.2f}s"]
+    parts += [f"val_acc {100 * row['val_accuracy']:.2f}%"]
+    parts += [f"{k} {row[k]:.3g}" for k in sorted(row) if k not in KNOWN]  # scheduled strategy parameters
+    parts += [f"lr {row['lr']:.2e}", f"{row['epoch_seconds']:.2f}s"] if "lr" in row else [f"{row['epoch_seconds']:.2f}s"]
     remaining = (epochs - epoch) * mean_seconds
     parts.append(f"ETA {int(remaining // 60)}m{int(remaining % 60):02d}s")
     return "  ".join(parts)

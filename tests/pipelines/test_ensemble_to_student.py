@@ -27,7 +27,11 @@ def _png(path: str | Path) -> tuple[int, int]:
 
 def test_pipeline_writes_a_complete_report_with_curves(ray_session, tmp_path, capsys):
     out = tmp_path / "run"
-    cfg = load_config(["--limit", "400", "--teacher-epochs", "5", "--epochs", "3", "--k", "4", "--num-workers", "2", "--output", str(out)])
+    schedules = "{temperature: {kind: linear, start: 8, end: 2}, lr: {kind: cosine, start: 3.0e-3, end: 1.0e-4, per: step}}"
+    cfg = load_config(
+        ["--limit", "400", "--teacher-epochs", "5", "--epochs", "3", "--k", "4", "--num-workers", "2", "--output", str(out),
+         "--set", f"student.schedules={schedules}"]
+    )
     report = run_distill(cfg)
     printed = capsys.readouterr().out
     for stage in ("data", "teachers", "soft_targets", "student_kd", "student_baseline"):
@@ -50,8 +54,16 @@ def test_pipeline_writes_a_complete_report_with_curves(ray_session, tmp_path, ca
             rows = list(csv.DictReader(f))
         assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
         assert all(0.0 <= float(r["val_accuracy"]) <= 1.0 and float(r["loss"]) > 0 for r in rows)
+        lrs = [float(r["lr"]) for r in rows]
+        assert lrs[0] == pytest.approx(3e-3) and lrs[0] > lrs[1] > lrs[2] > 1e-4  # cosine, per step
         width, height = _png(out / name / "curves.png")
         assert width > 300 and height > 200
+    # The KD student's temperature followed its schedule (8 → 2 over 3 epochs); the baseline has none.
+    with open(out / "student_kd" / "metrics.csv", newline="") as f:
+        assert [float(r["temperature"]) for r in csv.DictReader(f)] == [8.0, 6.0, 4.0]
+    with open(out / "student_baseline" / "metrics.csv", newline="") as f:
+        assert "temperature" not in next(csv.DictReader(f))
+    assert "temperature 6  lr " in printed
     markdown = (out / "report.md").read_text()
     assert "| student KD (ResponseBased)" in markdown and "(student_kd/curves.png)" in markdown
     assert on_disk["student"]["kd"]["ce_weight"] == 0.0 and on_disk["student"]["baseline"]["ce_weight"] == 1.0
