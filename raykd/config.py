@@ -162,7 +162,9 @@ class StudentConfig(Section):
     @field_validator("schedules", mode="before")
     @classmethod
     def _presets_and_constants(cls, value: Any) -> Any:
-        if value == "ProgressiveDistillation":
+        if isinstance(value, str):
+            if value != "ProgressiveDistillation":
+                raise ValueError(f"{value!r} is not a schedule preset; the preset is 'ProgressiveDistillation', or give a mapping of name → schedule")
             return copy.deepcopy(PROGRESSIVE_DISTILLATION)
         if isinstance(value, dict):
             return {k: {"kind": "constant", "start": v} if isinstance(v, (int, float, str)) and not isinstance(v, bool) else v for k, v in value.items()}

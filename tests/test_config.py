@@ -157,4 +157,5 @@ def test_schedules_are_checked_against_the_strategy_before_ray():
     refused(["--set", "student.schedules={beta: 3}"], r"^student\.schedules\.beta: .*not a parameter of strategy ResponseBased")
     refused(["--set", "student.schedules={lr: {kind: linear, start: 1e-3, end: 0}}"], r"^student\.schedules\.lr: .*must stay > 0")
     refused(["--set", "student.schedules={temperature: {kind: cubic}}"], r"^student\.schedules\.temperature\.kind")
+    refused(["--set", "student.schedules=Progressive"], r"^student\.schedules: .*'Progressive' is not a schedule preset")
     assert load_config(["--strategy", "DecoupledKD", "--set", "student.schedules={beta: {kind: linear, start: 8, end: 2}}"]).student.schedules["beta"].final == 2.0

@@ -1,0 +1,105 @@
+"""The student loop inside real Ray Train workers: checkpoint cadence, keep-best-N, early stopping, exact repeats."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from raykd.config import load_config
+from raykd.stages import Run, load_data, open_run, train_student
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def small_run(ray_session, tmp_path_factory):
+    cfg = load_config(["--limit", "300", "--output", str(tmp_path_factory.mktemp("trainer"))])
+    run = open_run(cfg, "trainer")
+    return run, load_data(run)
+
+
+def _student(small_run, name: str, *flags: str) -> tuple[dict, list[dict]]:
+    run, data = small_run
+    cfg = load_config(["--limit", "300", "--output", str(run.out), *flags])
+    result = train_student(Run(cfg, run.out), data, name, None)
+    with open(run.out / name / "metrics.csv", newline="") as f:
+        return result, list(csv.DictReader(f))
+
+
+def _checkpoints(run: Run, name: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((run.out / "checkpoints" / name).glob("checkpoint_*/state.json"))]
+
+
+def test_checkpoints_are_written_every_n_epochs_and_at_the_end(small_run):
+    _student(small_run, "every2", "--epochs", "5", "--set", "student.checkpoint_every=2", "--set", "student.keep_best=10")
+    assert sorted(state["epoch"] for state in _checkpoints(small_run[0], "every2")) == [1, 3, 4]
+
+
+def test_keep_best_n_leaves_exactly_n_checkpoints_the_best_by_val_accuracy(small_run):
+    result, rows = _student(small_run, "best2", "--epochs", "5", "--set", "student.keep_best=2")
+    kept = _checkpoints(small_run[0], "best2")
+    assert len(kept) == 2
+    assert sorted(s["val_accuracy"] for s in kept) == sorted(float(r["val_accuracy"]) for r in rows)[-2:]
+    assert result["val_accuracy"] == max(s["val_accuracy"] for s in kept)
+
+
+def test_early_stopping_stops_at_the_expected_epoch(small_run):
+    # min_delta 1.0 can never be beaten after the first epoch: with patience 2 the run ends after epoch 3.
+    result, rows = _student(small_run, "stops", "--epochs", "10", "--set", "student.early_stopping=true",
+                            "--set", "student.min_delta=1.0", "--set", "student.patience=2")  # fmt: skip
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2] and result["epochs"] == 3
+    last = max(_checkpoints(small_run[0], "stops"), key=lambda s: s["epoch"])
+    assert last["epoch"] == 2 and last["early_stopping"]["stale_epochs"] == 2
+
+
+def test_the_same_seed_gives_the_same_metrics_twice(small_run):
+    runs = [_student(small_run, f"repeat{i}", "--epochs", "3", "--num-workers", "2")[1] for i in range(2)]
+    strip = [[{k: v for k, v in row.items() if k != "epoch_seconds"} for row in rows] for rows in runs]
+    assert strip[0] == strip[1]
+
+
+def test_a_killed_worker_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted_run(small_run):
+    import os
+    import signal
+    import threading
+    import time
+
+    import psutil
+    import ray
+
+    from raykd.train.metrics import read_metrics
+
+    # This session's Train workers: children of its raylet (without the dashboard's state API).
+    raylet = psutil.Process(ray._private.worker._global_node.all_processes["raylet"][0].process.pid)
+
+    def train_workers() -> list[int]:
+        return [p.pid for p in raylet.children() if p.name().startswith("ray::RayTrainWo") or "RayTrainWorker" in " ".join(p.cmdline()[:1])]
+
+    flags = ("--epochs", "30", "--num-workers", "1", "--max-failures", "1", "--set", "student.keep_best=30")
+    _, clean = _student(small_run, "uninterrupted", *flags)
+
+    run = small_run[0]
+    done: dict = {}
+    thread = threading.Thread(target=lambda: done.update(rows=_student(small_run, "killed", *flags)[1]))
+    thread.start()
+    killed, deadline = None, time.monotonic() + 300
+    while killed is None and time.monotonic() < deadline and thread.is_alive():
+        if len(read_metrics(run.out / "killed" / "metrics.csv")) >= 3:
+            workers = train_workers()
+            if workers:
+                killed = workers[0]
+                os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    thread.join(timeout=600)
+    assert killed is not None, "the run ended before a worker could be killed; make its epochs longer"
+    resumed = done["rows"]
+    # The same epochs, each once, and the same numbers: after a restart the worker reloads the model,
+    # optimizer and early-stopping state of the latest checkpoint, and every epoch's shuffle is seeded
+    # by (seed, epoch), so the resumed epochs repeat the uninterrupted ones exactly.
+    assert [int(r["epoch"]) for r in resumed] == list(range(30))
+    for a, b in zip(clean, resumed):
+        for key in ("loss", "val_accuracy", "val_loss"):
+            assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-6, abs=1e-7), (a["epoch"], key)
