@@ -9,7 +9,8 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.raykd-run-installed
 DEV_STAMP := $(VENV)/.raykd-dev-installed
 export RAY_USAGE_STATS_ENABLED ?= 0
-export WANDB_MODE ?= disabled
+# wandb logs each student offline (no key, no network); `make run WANDB_MODE=disabled` turns it off.
+export WANDB_MODE ?= offline
 # A local single-user cluster on 127.0.0.1; clusters you share keep Ray's token auth on.
 export RAY_AUTH_MODE ?= disabled
 

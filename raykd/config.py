@@ -174,6 +174,12 @@ class StudentConfig(Section):
 class TrackingConfig(Section):
     progress: Literal["auto", "on", "off"] = "auto"
     """Ray Data progress bars: auto shows them when stdout is a terminal."""
+    wandb: bool = True
+    """Log each student's per-epoch metrics as a wandb run in its directory."""
+    wandb_mode: Literal["offline", "online", "disabled"] | None = None
+    """None: the WANDB_MODE environment variable, else offline (no key, no network)."""
+    project: str = "raykd"
+    tags: list[str] = Field(default_factory=list)
 
 
 class RunConfig(Section):

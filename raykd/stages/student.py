@@ -15,6 +15,7 @@ from raykd.stages.run import Run, say
 from raykd.stages.soft_targets import SoftTargets
 from raykd.stages.teachers import TeacherStage
 from raykd.train import StudentJob, default_ce_weight, fit_student, load_student, needs_online_teacher
+from raykd.train.tracking import WandbRun
 
 __all__ = ["train_student", "strategy_arguments", "default_teacher_layers"]
 
@@ -100,7 +101,14 @@ def train_student(
     what = f"{strategy.name}{' ' + str(strategy.params) if strategy.params else ''}" if strategy else "labels only"
     extra = f" + {ce_weight:g}·CE" if strategy and ce_weight else ""
     with run.stage(name, f"{what}{extra}, {cfg.num_workers} Ray Train worker(s), {cfg.epochs} epochs") as summary:
-        fit = fit_student(job, train_ds, data.splits["val"], name=name, storage_path=run.out / "checkpoints", run_dir=run.out / name, emit=say)
+        tracking = run.cfg.tracking
+        tracker = WandbRun(
+            run.out / name, tracking.project, f"{run.out.name}/{name}", tracking.tags,
+            {"student": name, **run.cfg.model_dump(mode="json")}, tracking.wandb_mode,
+        ) if tracking.wandb else None  # fmt: skip
+        fit = fit_student(
+            job, train_ds, data.splits["val"], name=name, storage_path=run.out / "checkpoints", run_dir=run.out / name, emit=say, tracker=tracker
+        )
         model, _ = load_student(fit.best_checkpoint)
         result = {
             "strategy": strategy.name if strategy else None,
@@ -116,6 +124,7 @@ def train_student(
             "checkpoint": fit.best_checkpoint,
             "metrics_csv": fit.metrics_csv,
             "curves_png": fit.curves_png,
+            "wandb": tracker.path if tracker else None,
         }
         summary.update({"test_accuracy": f"{100 * result['accuracy']:.2f}%", "best_val": f"{100 * fit.best_val_accuracy:.2f}%", "curves": str(Path(fit.curves_png).relative_to(run.out))})
     return result

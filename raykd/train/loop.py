@@ -47,7 +47,8 @@ def student_loss(
     ce_weight: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """The loss of one batch and its parts: `distill` (the strategy on student vs teacher outputs)
-    plus `ce_weight` times cross-entropy on the labels; without a strategy, cross-entropy alone."""
+    plus `ce_weight` times cross-entropy on the labels; without a strategy, cross-entropy alone.
+    `agreement` is the batch's top-1 agreement with the teacher, where the teacher gives logits."""
     out = student(batch["x"])
     student_out = out if isinstance(out, ModelOutput) else ModelOutput(logits=out)
     if strategy is None:
@@ -64,10 +65,14 @@ def student_loss(
     requires = getattr(_unwrap(strategy), "requires", frozenset())
     extras = {"index": batch["id"]} if "index" in requires else {}
     distill = strategy(student_out, teacher_out, batch.get("label"), **extras)
-    if ce_weight == 0:
-        return {"loss": distill, "distill": distill}
-    ce = F.cross_entropy(student_out.logits, batch["label"])
-    return {"loss": distill + ce_weight * ce, "distill": distill, "ce": ce}
+    parts = {"loss": distill, "distill": distill}
+    if ce_weight:
+        parts["ce"] = F.cross_entropy(student_out.logits, batch["label"])
+        parts["loss"] = distill + ce_weight * parts["ce"]
+    if teacher_out.logits is not None and teacher_out.logits.shape == student_out.logits.shape:
+        # top-1 agreement with the teacher on this batch (a measurement: no gradient)
+        parts["agreement"] = (student_out.logits.detach().argmax(-1) == teacher_out.logits.argmax(-1)).float().mean()
+    return parts
 
 
 def default_ce_weight(strategy: nn.Module | None) -> float:
@@ -78,21 +83,35 @@ def default_ce_weight(strategy: nn.Module | None) -> float:
     return 0.0 if {"logits", "labels"} & set(getattr(_unwrap(strategy), "requires", ())) else 1.0
 
 
+ECE_BINS = 15
+
+
 @torch.inference_mode()
-def evaluate(model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> tuple[float, float]:
-    """(accuracy, mean cross-entropy) over all batches."""
+def evaluate(model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
+    """Accuracy, mean cross-entropy and expected calibration error over all batches.
+
+    ECE (Guo et al. 2017, "On Calibration of Modern Neural Networks"): the confidence-weighted gap
+    between accuracy and mean confidence over 15 equal-width confidence bins.
+    """
     model.eval()
     correct, total, loss_sum = 0, 0, 0.0
+    bins = torch.zeros(3, ECE_BINS, dtype=torch.float64)  # count, confidence sum, correct sum
     for batch in batches:
         out = model(batch["x"])
         logits = out.logits if isinstance(out, ModelOutput) else out
         loss_sum += float(F.cross_entropy(logits, batch["label"], reduction="sum"))
-        correct += int((logits.argmax(-1) == batch["label"]).sum())
+        confidence, predicted = logits.float().softmax(-1).max(-1)
+        hit = predicted == batch["label"]
+        correct += int(hit.sum())
         total += len(batch["label"])
+        index = (confidence * ECE_BINS).long().clamp_(max=ECE_BINS - 1).cpu()
+        for row, values in enumerate((torch.ones_like(confidence), confidence, hit.double())):
+            bins[row].index_add_(0, index, values.double().cpu())
     model.train()
     if total == 0:
         raise ValueError("the validation split is empty; lower the split fractions' sum or add data")
-    return correct / total, loss_sum / total
+    ece = float((bins[1] - bins[2]).abs().sum() / total)
+    return {"accuracy": correct / total, "loss": loss_sum / total, "ece": ece}
 
 
 class ShardBatches:
@@ -240,12 +259,14 @@ def train_student_loop(config: dict[str, Any]) -> None:
                 sums[key] = sums.get(key, 0.0) + float(value.detach())
             batches += 1
 
-        val_accuracy, val_loss = evaluate(student, val_batches.epoch(epoch))
+        val = evaluate(student, val_batches.epoch(epoch))
+        val_accuracy = val["accuracy"]
         metrics = {
             "epoch": epoch,
             **{key: total / max(1, batches) for key, total in sums.items()},
             "val_accuracy": val_accuracy,
-            "val_loss": val_loss,
+            "val_loss": val["loss"],
+            "val_ece": val["ece"],
             **{key: value for key, value in at_start.items() if key != "lr"},
             "lr": at_start.get("lr", cfg.lr),
             "epoch_seconds": time.perf_counter() - epoch_start,

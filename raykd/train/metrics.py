@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 __all__ = ["MetricsLog", "EpochPrinter", "read_metrics", "format_epoch"]
 
-FIRST_COLUMNS = ("epoch", "loss", "distill", "ce", "val_accuracy", "val_loss", "lr", "epoch_seconds")
+FIRST_COLUMNS = ("epoch", "loss", "distill", "ce", "agreement", "val_accuracy", "val_loss", "val_ece", "lr", "epoch_seconds")
 KNOWN = set(FIRST_COLUMNS)
 
 
@@ -68,7 +68,8 @@ def format_epoch(name: str, row: dict[str, float], epochs: int, mean_seconds: fl
     epoch = int(row["epoch"]) + 1
     parts = [f"{name} epoch {epoch}/{epochs}", f"loss {row['loss']:.4f}"]
     parts += [f"{k} {row[k]:.4f}" for k in ("distill", "ce") if k in row]
-    parts += [f"val_acc {100 * row['val_accuracy']:.2f}%"]
+    parts += [f"agree {100 * row['agreement']:.1f}%"] if "agreement" in row else []
+    parts += [f"val_acc {100 * row['val_accuracy']:.2f}%", f"ece {row['val_ece']:.3f}"]
     parts += [f"{k} {row[k]:.3g}" for k in sorted(row) if k not in KNOWN]  # scheduled strategy parameters
     parts += [f"lr {row['lr']:.2e}", f"{row['epoch_seconds']:.2f}s"] if "lr" in row else [f"{row['epoch_seconds']:.2f}s"]
     remaining = (epochs - epoch) * mean_seconds
@@ -77,10 +78,20 @@ def format_epoch(name: str, row: dict[str, float], epochs: int, mean_seconds: fl
 
 
 class EpochPrinter:
-    """A driver thread that prints each new row of `path` as it appears (use as a context manager)."""
+    """A driver thread that prints each new row of `path` as it appears and hands it to `on_row`
+    (use as a context manager)."""
 
-    def __init__(self, path: str | Path, name: str, epochs: int, emit: Callable[[str], None] = print, interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        name: str,
+        epochs: int,
+        emit: Callable[[str], None] = print,
+        interval: float = 0.5,
+        on_row: Callable[[dict[str, float]], None] | None = None,
+    ) -> None:
         self.path, self.name, self.epochs, self.emit, self.interval = Path(path), name, epochs, emit, interval
+        self.on_row = on_row
         self._printed: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, daemon=True)
@@ -97,6 +108,8 @@ class EpochPrinter:
                 # Wall time per epoch as the driver sees it, so the ETA includes reporting overhead.
                 mean = (time.perf_counter() - self._start) / max(1, len(self._printed))
                 self.emit(format_epoch(self.name, row, self.epochs, mean))
+                if self.on_row is not None:
+                    self.on_row(row)
 
     def _follow(self) -> None:
         while not self._stop.wait(self.interval):

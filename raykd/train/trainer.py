@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from raykd.train.curves import plot_curves
 from raykd.train.job import StudentJob
 from raykd.train.loop import train_student_loop
 from raykd.train.metrics import EpochPrinter, MetricsLog, read_metrics
+from raykd.train.tracking import WandbRun
 
 __all__ = ["StudentFit", "fit_student"]
 
@@ -36,11 +38,12 @@ def fit_student(
     storage_path: str | Path,
     run_dir: str | Path,
     emit: Callable[[str], None] = print,
+    tracker: WandbRun | None = None,
 ) -> StudentFit:
     """Trains on `job.config.num_workers` DDP workers (train split across them, val whole to each).
 
-    Writes `<run_dir>/metrics.csv` (one row per epoch) and `<run_dir>/curves.png`, and prints one
-    line per epoch through `emit` while the workers train.
+    Writes `<run_dir>/metrics.csv` (one row per epoch) and `<run_dir>/curves.png`, prints one
+    line per epoch through `emit` while the workers train, and logs each row to `tracker`.
     """
     import ray.train
     from ray.train.torch import TorchTrainer
@@ -74,7 +77,7 @@ def fit_student(
         datasets={"train": train_ds, "val": val_ds},
         dataset_config=ray.train.DataConfig(datasets_to_split=["train"]),
     )
-    with EpochPrinter(metrics_csv, name, cfg.epochs, emit):
+    with tracker or contextlib.nullcontext(), EpochPrinter(metrics_csv, name, cfg.epochs, emit, on_row=tracker.log if tracker else None):
         result = trainer.fit()
     best, best_metrics = max(result.best_checkpoints, key=lambda pair: pair[1]["val_accuracy"])
     rows = read_metrics(metrics_csv)

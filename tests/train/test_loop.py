@@ -51,8 +51,13 @@ def test_evaluate_counts_accuracy_and_loss_over_batches():
         {"x": torch.tensor([[5.0, 0.0], [0.0, 5.0]]), "label": torch.tensor([0, 0])},
         {"x": torch.tensor([[0.0, 5.0]]), "label": torch.tensor([1])},
     ]
-    acc, loss = evaluate(model, batches)
+    result = evaluate(model, batches)
+    acc, loss = result["accuracy"], result["loss"]
     assert acc == pytest.approx(2 / 3)
+    # ECE: all three predictions have confidence sigmoid(5) ≈ 0.9933, so one bin holds them all
+    # and ECE = |mean confidence − accuracy|.
+    confidence = 1 / (1 + math.exp(-5))
+    assert result["ece"] == pytest.approx(abs(confidence - 2 / 3), rel=1e-5)
     ce_right, ce_wrong = math.log(1 + math.exp(-5)), math.log(1 + math.exp(5))
     assert loss == pytest.approx((2 * ce_right + ce_wrong) / 3, rel=1e-5)
 
@@ -64,7 +69,7 @@ def test_cross_entropy_is_added_only_at_its_weight():
     batch["topk_indices"] = torch.tensor([[0, 1, 2]], dtype=torch.uint8).repeat(6, 1)
     strategy = build("ResponseBased", temperature=2.0, alpha=1.0)
     alone = student_loss(model, strategy, batch, 3)
-    assert set(alone) == {"loss", "distill"}
+    assert set(alone) == {"loss", "distill", "agreement"}
     both = student_loss(model, strategy, batch, 3, ce_weight=0.5)
     ce = torch.nn.functional.cross_entropy(model(batch["x"]), batch["label"])
     torch.testing.assert_close(both["loss"], alone["distill"] + 0.5 * ce)

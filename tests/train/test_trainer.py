@@ -103,3 +103,15 @@ def test_a_killed_worker_resumes_from_its_checkpoint_and_ends_like_an_uninterrup
     for a, b in zip(clean, resumed):
         for key in ("loss", "val_accuracy", "val_loss"):
             assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-6, abs=1e-7), (a["epoch"], key)
+
+
+def test_the_wandb_offline_run_holds_each_epochs_metrics(small_run):
+    result, rows = _student(small_run, "tracked", "--epochs", "2", "--set", "tracking.wandb_mode=offline", "--set", "tracking.tags=[test]")
+    run_dir = Path(result["wandb"])
+    assert run_dir.name.startswith("offline-run-") and run_dir.parent.parent == small_run[0].out / "tracked"
+    (records,) = run_dir.glob("run-*.wandb")
+    data = records.read_bytes()
+    # wandb's record log stores each logged row's keys and JSON values as they were given.
+    for key in ("val_accuracy", "val_ece", "loss", "lr"):
+        assert key.encode() in data, key
+    assert repr(float(rows[-1]["val_accuracy"])).encode() in data or rows[-1]["val_accuracy"].encode() in data
