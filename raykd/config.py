@@ -125,6 +125,9 @@ class StudentConfig(Section):
     layers: list[str] | None = None
     """Student features for feature strategies; default: the model's `feature_layers`."""
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    teacher_in_workers: bool = False
+    """Run the teacher inside each Ray Train worker on every batch (online mode) instead of reading
+    stored soft targets; strategies that need teacher features always do."""
     ce_weight: float | None = Field(None, ge=0)
     """Weight of a cross-entropy term on the labels added to the strategy's loss. None: 1.0 for
     strategies whose loss uses neither logits nor labels (feature-only, as the CRD benchmark's

@@ -159,3 +159,11 @@ def test_schedules_are_checked_against_the_strategy_before_ray():
     refused(["--set", "student.schedules={temperature: {kind: cubic}}"], r"^student\.schedules\.temperature\.kind")
     refused(["--set", "student.schedules=Progressive"], r"^student\.schedules: .*'Progressive' is not a schedule preset")
     assert load_config(["--strategy", "DecoupledKD", "--set", "student.schedules={beta: {kind: linear, start: 8, end: 2}}"]).student.schedules["beta"].final == 2.0
+
+
+def test_the_teacher_runs_in_the_workers_for_feature_strategies_or_when_asked():
+    from raykd.stages import uses_stored_targets
+
+    assert uses_stored_targets(load_config([]), n_data=100)
+    assert not uses_stored_targets(load_config(["--strategy", "RelationBased"]), n_data=100)
+    assert not uses_stored_targets(load_config(["--set", "student.teacher_in_workers=true"]), n_data=100)

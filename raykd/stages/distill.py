@@ -18,9 +18,11 @@ __all__ = ["run_distill", "run_soft_targets", "uses_stored_targets"]
 
 
 def uses_stored_targets(cfg: RunConfig, n_data: int) -> bool:
-    """False when the strategy needs teacher features: the teacher then runs inside the workers."""
+    """False when the teacher runs inside the workers: the strategy needs its features, or
+    `student.teacher_in_workers` asks for it."""
     strategy = cfg.student.strategy
-    return not needs_online_teacher(strategies.build(strategy.name, **strategy_arguments(strategy, n_data)))
+    built = strategies.build(strategy.name, **strategy_arguments(strategy, n_data))
+    return not (cfg.student.teacher_in_workers or needs_online_teacher(built))
 
 
 def run_soft_targets(cfg: RunConfig, name: str = "soft_targets") -> tuple[Run, Data, TeacherStage, SoftTargets]:

@@ -77,6 +77,9 @@ def train_student(
     if needs_online_teacher(built):
         assert teacher is not None, "a feature strategy needs the run's teacher"
         teacher_config = {**teacher.config, "layers": run.cfg.teacher.layers or default_teacher_layers(teacher, layers)}
+    elif strategy is not None and cfg.teacher_in_workers:
+        assert teacher is not None, "student.teacher_in_workers needs the run's teacher"
+        teacher_config = dict(teacher.config)
     if train_ds is None:
         train_ds = soft.train if soft is not None and teacher_config is None else data.splits["train"]
     if strategy is not None and teacher_config is None and soft is None and train_ds is None:

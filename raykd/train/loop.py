@@ -183,12 +183,13 @@ def train_student_loop(config: dict[str, Any]) -> None:
     np.random.seed(job.seed)
 
     strategy = strategies.build(job.strategy, **job.strategy_params) if job.strategy else None
-    online = needs_online_teacher(strategy)
+    online = strategy is not None and job.teacher_config is not None  # the teacher runs here, per batch
+    features = needs_online_teacher(strategy)
     base = build_model(job.model_spec)
     if job.input_stats is not None:
         set_input_stats(base, *job.input_stats)
-    student: nn.Module = FeatureExtractor(base, job.student_layers) if online else base
-    if online and job.teacher_config is None:
+    student: nn.Module = FeatureExtractor(base, job.student_layers) if features else base
+    if features and job.teacher_config is None:
         raise ValueError(f"strategy {job.strategy} needs teacher features; the run has no teacher to run in the workers")
     teacher = build_from_config(job.teacher_config) if online else None
     student = ray.train.torch.prepare_model(student)
