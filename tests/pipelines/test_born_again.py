@@ -9,7 +9,6 @@ import json
 import pytest
 
 from raykd.cli import main
-from raykd.config import BornAgainConfig, load_config
 from raykd.soft_targets import list_parts
 
 
