@@ -277,7 +277,7 @@ def train_student_loop(config: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             ckpt = None
             if rank == 0 and ((epoch + 1) % cfg.checkpoint_every == 0 or last):
-                state = dict(metrics, **({"early_stopping": stopper.state_dict()} if stopper else {}))
+                state = dict(metrics, strategy=job.strategy, **({"early_stopping": stopper.state_dict()} if stopper else {}))
                 save_student(tmp, _plain(student), job.model_spec, state, optimizer, _unwrap(strategy) if strategy is not None else None)
                 ckpt = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(metrics, checkpoint=ckpt)

@@ -55,7 +55,8 @@ class MetricsLog(_user_callback_base()):  # type: ignore[misc]
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.rows: dict[int, dict[str, Any]] = {}
+        # A run resumed from its checkpoints keeps the rows of the epochs it does not repeat.
+        self.rows: dict[int, dict[str, Any]] = {int(r["epoch"]): r for r in read_metrics(self.path)}
 
     def after_report(self, run_context, metrics: list[dict[str, Any]], checkpoint) -> None:
         row = {k: v for k, v in metrics[0].items() if isinstance(v, (int, float))}
@@ -92,7 +93,9 @@ class EpochPrinter:
     ) -> None:
         self.path, self.name, self.epochs, self.emit, self.interval = Path(path), name, epochs, emit, interval
         self.on_row = on_row
-        self._printed: set[int] = set()
+        # Rows already there belong to a run being resumed: they were printed when they happened.
+        self._printed: set[int] = {r["epoch"] for r in read_metrics(self.path)}
+        self._new = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, daemon=True)
         self._start = time.perf_counter()
@@ -105,8 +108,9 @@ class EpochPrinter:
         for row in rows:
             if row["epoch"] not in self._printed:
                 self._printed.add(row["epoch"])
+                self._new += 1
                 # Wall time per epoch as the driver sees it, so the ETA includes reporting overhead.
-                mean = (time.perf_counter() - self._start) / max(1, len(self._printed))
+                mean = (time.perf_counter() - self._start) / self._new
                 self.emit(format_epoch(self.name, row, self.epochs, mean))
                 if self.on_row is not None:
                     self.on_row(row)

@@ -29,6 +29,25 @@ class StudentFit:
     seconds: float
 
 
+def check_resumable(directory: Path, job: StudentJob) -> bool:
+    """True when `directory` holds checkpoints of this same student (Ray Train will resume from
+    them); a clear error when they come from another run's config, which could not load."""
+    import json
+
+    states = sorted(directory.glob("checkpoint_*/state.json"))
+    if not states:
+        return False
+    state = json.loads(states[-1].read_text())
+    mine = {"spec": job.model_spec, "strategy": job.strategy}
+    theirs = {"spec": state.get("spec"), "strategy": state.get("strategy")}
+    if mine != theirs:
+        raise ValueError(
+            f"{directory} holds checkpoints of another student ({theirs}) than this run's ({mine}); Ray Train would "
+            "resume from them: give this run a new --output, or delete that directory to start over"
+        )
+    return True
+
+
 def fit_student(
     job: StudentJob,
     train_ds,
@@ -52,7 +71,10 @@ def fit_student(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics_csv = run_dir / "metrics.csv"
-    metrics_csv.unlink(missing_ok=True)
+    # Ray Train resumes a run whose storage already holds checkpoints (a rerun after a killed
+    # driver): only then are the earlier epochs' rows still valid.
+    if not check_resumable(Path(storage_path) / name, job):
+        metrics_csv.unlink(missing_ok=True)
     start = time.perf_counter()
     trainer = TorchTrainer(
         train_student_loop,

@@ -115,3 +115,13 @@ def test_the_wandb_offline_run_holds_each_epochs_metrics(small_run):
     for key in ("val_accuracy", "val_ece", "loss", "lr"):
         assert key.encode() in data, key
     assert repr(float(rows[-1]["val_accuracy"])).encode() in data or rows[-1]["val_accuracy"].encode() in data
+
+
+def test_a_rerun_resumes_the_same_student_and_refuses_another_ones_checkpoints(small_run):
+    first, rows = _student(small_run, "again", "--epochs", "3")
+    # The same student again in the same place: Ray Train resumes from its checkpoints, nothing is
+    # retrained, and the per-epoch history is kept.
+    second, rows_again = _student(small_run, "again", "--epochs", "3")
+    assert rows_again == rows and second["accuracy"] == first["accuracy"]
+    with pytest.raises(ValueError, match=r"holds checkpoints of another student .* give this run a new --output"):
+        _student(small_run, "again", "--epochs", "3", "--set", "student.model={type: mlp, hidden: [16]}")
