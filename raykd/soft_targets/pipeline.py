@@ -164,7 +164,9 @@ def generate_parts(
         num_cpus=num_cpus,
         num_gpus=num_gpus,
     )
-    new_rows = int(sum(int(b["rows"].sum()) for b in written.iter_batches(batch_format="numpy", batch_size=None)))
+    # A rerun whose every id is already written starts no teacher at all.
+    finished = len(done) > 0 and bool(np.isin(expected, done).all())
+    new_rows = 0 if finished else int(sum(int(b["rows"].sum()) for b in written.iter_batches(batch_format="numpy", batch_size=None)))
     rows = validate_exactly_once(out_dir, expected)
     return SoftTargetRun(str(out_dir), rows, new_rows, len(list_parts(out_dir)), time.perf_counter() - start)
 
