@@ -80,10 +80,10 @@ def train_student(
     elif strategy is not None and cfg.teacher_in_workers:
         assert teacher is not None, "student.teacher_in_workers needs the run's teacher"
         teacher_config = dict(teacher.config)
-    if train_ds is None:
-        train_ds = soft.train if soft is not None and teacher_config is None else data.splits["train"]
     if strategy is not None and teacher_config is None and soft is None and train_ds is None:
         raise ValueError(f"strategy {strategy.name} learns from stored soft targets; run the soft-target stage first")
+    if train_ds is None:
+        train_ds = soft.train if soft is not None and teacher_config is None else data.splits["train"]
     job = StudentJob(
         config=cfg,
         model_spec=spec,
