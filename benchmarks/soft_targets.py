@@ -170,11 +170,12 @@ def peak_flops(device: torch.device) -> tuple[float | None, str]:
     return 20 * 2 * 8192**3 / (time.perf_counter() - start), f"{name}, measured bf16 matmul"
 
 
-def start_ray() -> None:
-    """A fresh local Ray on this machine's cores (never a cluster someone else started)."""
+def start_ray(dashboard: bool = False) -> None:
+    """A fresh local Ray on this machine's cores (never a cluster someone else started); the
+    throughput runs leave the dashboard out, Ray Train students need it (its state API)."""
     from raykd.runtime import init_ray
 
-    init_ray(address="local", num_cpus=os.cpu_count(), include_dashboard=False)
+    init_ray(address="local", num_cpus=os.cpu_count(), include_dashboard=dashboard)
 
 
 def throughput(args) -> dict:
@@ -309,7 +310,7 @@ def quality(args) -> dict:
     from raykd.stages import Run, SoftTargets, load_data, make_soft_targets, open_run, prepare_teacher, train_student
 
     work = Path(tempfile.mkdtemp(prefix="raykd-bench-quality-"))
-    start_ray()
+    start_ray(dashboard=True)
     strategy = StrategyConfig(name="ResponseBased", params={"temperature": 4.0, "alpha": 0.9})
     cfg = RunConfig.model_validate(
         {
