@@ -24,8 +24,9 @@ CACHE_BELOW_BYTES = 512 * 2**20
 
 
 def strategy_arguments(strategy: StrategyConfig, n_data: int) -> dict[str, Any]:
-    """The user's parameters, plus the training-set size for strategies with a memory bank over it
-    (they declare `index` in `requires`); their negatives (`nce_k`) cannot outnumber the data."""
+    """The user's parameters, plus the memory-bank size `n_data` (train ids lie in [0, n_data)) for
+    strategies with a bank over the training set (they declare `index` in `requires`); their
+    negatives (`nce_k`) cannot outnumber the bank."""
     params = dict(strategy.params)
     if "index" in strategies.STRATEGIES.get(strategy.name).requires:
         params.setdefault("n_data", n_data)
@@ -69,7 +70,8 @@ def train_student(
     cfg = run.cfg.student
     seed = run.cfg.seed if seed is None else seed
     spec = model_spec(data, cfg.model or default_architectures(data)[1])
-    params = strategy_arguments(strategy, len(data.train["id"])) if strategy else {}
+    # A memory bank is indexed by sample id (CRD), so it spans the largest train id, not the row count.
+    params = strategy_arguments(strategy, int(data.train["id"].max()) + 1) if strategy else {}
     built = strategies.build(strategy.name, **params) if strategy else None
     ce_weight = cfg.ce_weight if strategy and cfg.ce_weight is not None else default_ce_weight(built)
     layers = cfg.layers or list(build_model(spec).feature_layers)

@@ -121,3 +121,11 @@ def test_use_gpu_without_gpus_fails_at_once(ray_session, tmp_path):
     with pytest.raises(RunError, match=r"student\.use_gpu \(--use-gpu\) asks for 1 GPU\(s\) but the Ray cluster has 0"):
         run_distill(load_config(["--use-gpu", "--output", str(tmp_path / "run")]))
     assert not (tmp_path / "run" / "teachers").exists()
+
+
+def test_a_memory_bank_strategy_indexes_by_id_across_the_whole_train_split(ray_session, tmp_path):
+    # Train ids are not 0..rows-1 (the split is by id hash): CRD's bank must span the largest id.
+    report = run_distill(load_config(["--limit", "300", "--teacher-epochs", "2", "--epochs", "1", "--num-workers", "1",
+                                      "--strategy", "ContrastiveBased", "--no-baseline", "--output", str(tmp_path / "run")]))  # fmt: skip
+    assert report["student"]["kd"]["ce_weight"] == 1.0 and report["soft_targets"] is None
+    assert 0.0 <= report["student"]["kd"]["accuracy"] <= 1.0
