@@ -17,7 +17,7 @@ from raykd.strategies.dkd import DecoupledKD
 from raykd.strategies.factor import FactorTransfer
 from raykd.strategies.feature import FeatureBased
 from raykd.strategies.flow import FlowBased
-from raykd.strategies.hidden_state import HiddenStateDistillation
+from raykd.strategies.hidden_state import HiddenStateDistillation, ProgressiveDistillation
 from raykd.strategies.hybrid import Hybrid
 from raykd.strategies.neuron_selectivity import NeuronSelectivity
 from raykd.strategies.probabilistic import ProbabilisticTransfer
@@ -52,5 +52,6 @@ __all__ = [
     "DecoupledKD",
     "DistilBERT",
     "HiddenStateDistillation",
+    "ProgressiveDistillation",
     "DetectionDistillation",
 ]

@@ -134,15 +134,14 @@ class AttentionBased(Strategy):
             return self.layer_pairs
         if self.layer_map == "last":
             return [(n_student - 1, n_teacher - 1)]
-        if n_student == n_teacher:
-            return [(i, i) for i in range(n_student)]
-        if n_teacher % n_student:
+        if n_student > n_teacher:
             raise ValueError(
                 f"cannot map {n_student} student attention layers uniformly onto {n_teacher} teacher layers; "
                 "pass pairs=[(student_layer, teacher_layer), ...] or layer_map='last'"
             )
-        step = n_teacher // n_student
-        return [(m, (m + 1) * step - 1) for m in range(n_student)]
+        # TinyBERT's uniform map, 1-based: student layer m takes teacher layer ⌊m·N/M⌋ (N need not
+        # be a multiple of M: 4 of 6 layers take 1, 3, 4, 6).
+        return [(m, (m + 1) * n_teacher // n_student - 1) for m in range(n_student)]
 
     def forward(
         self,

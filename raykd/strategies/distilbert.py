@@ -81,7 +81,11 @@ class DistilBERT(Strategy):
         token_shape = s.shape[:-1]
         if labels is not None and labels.shape != token_shape:
             raise ValueError(f"labels must have shape {tuple(token_shape)}, got {tuple(labels.shape)}")
-        if attention_mask is not None and attention_mask.shape != token_shape:
+        # The mask marks real tokens (B, L). Per-token logits (B, L, V) must match it; per-sequence
+        # logits (B, V) (a bare encoder's pooled output) have no positions, and the mask then only
+        # reaches the cosine term over token states.
+        token_logits = s.dim() == 3
+        if attention_mask is not None and token_logits and attention_mask.shape != token_shape:
             raise ValueError(f"attention_mask must have shape {tuple(token_shape)}, got {tuple(attention_mask.shape)}")
         T = self.temperature
         loss = s.new_zeros(())
@@ -89,7 +93,7 @@ class DistilBERT(Strategy):
         if self.alpha_ce:
             if labels is not None:
                 keep = labels != self.ignore_index
-            elif attention_mask is not None:
+            elif attention_mask is not None and token_logits:
                 keep = attention_mask.bool()
             else:
                 keep = torch.ones(token_shape, dtype=torch.bool, device=s.device)
@@ -116,7 +120,10 @@ class DistilBERT(Strategy):
             check_finite("student hidden state", h_s)
             check_finite("teacher hidden state", h_t)
             cos = F.cosine_similarity(h_s, h_t, dim=-1)  # (B, L) or (B,)
-            if attention_mask is not None and cos.shape == attention_mask.shape:
+            if cos.dim() == 2 and attention_mask is not None:
+                if attention_mask.shape != cos.shape:
+                    raise ValueError(f"attention_mask must have shape {tuple(cos.shape)} (the hidden states' tokens), got {tuple(attention_mask.shape)}")
+                # Padding positions carry no meaning: average over real tokens only.
                 mask = attention_mask.to(cos.dtype)
                 loss = loss + self.alpha_cos * ((1.0 - cos) * mask).sum() / mask.sum().clamp_min(1.0)
             else:

@@ -10,10 +10,10 @@ from torch import nn
 
 from raykd.outputs import ModelOutput
 from raykd.strategies.base import Strategy
-from raykd.strategies.functional import as_target, check_finite, check_positive_int, check_same_batch
+from raykd.strategies.functional import as_target, check_finite, check_positive_int, check_same_batch, check_weight
 from raykd.strategies.registry import register
 
-__all__ = ["HiddenStateDistillation", "layer_mapping"]
+__all__ = ["HiddenStateDistillation", "ProgressiveDistillation", "layer_mapping"]
 
 Mapping = Literal["uniform", "skip", "last"]
 
@@ -186,3 +186,37 @@ class HiddenStateDistillation(Strategy):
             else:
                 total = total + per.mean()
         return self.weight * total
+
+
+@register("ProgressiveDistillation")
+class ProgressiveDistillation(HiddenStateDistillation):
+    """Sun, Cheng, Gan & Liu 2019 (PKD) under the name and fields of seed 004's `ProgressiveDistillation`.
+
+    loss = weight · hidden_weight · Σ_(m, n) mean ‖ W h_s^m − h_t^n ‖²₂ / d
+
+    The seed's plain MSE between (projected) student and teacher hidden states at the
+    `layer_mapping` pairs (numbered as in HiddenStateDistillation), with a Xavier-uniform projection
+    W (student_dim → teacher_dim) when the widths differ. `hidden_weight` is the seed's loss weight;
+    `weight` is the scale every strategy takes (Hybrid and the schedules set it).
+    """
+
+    def __init__(
+        self,
+        layer_mapping: Mapping | Sequence[tuple[int, int]] = "uniform",
+        hidden_weight: float = 1.0,
+        student_dim: int | None = None,
+        teacher_dim: int | None = None,
+        pool: Literal["cls", "mean", "all"] = "mean",
+        weight: float = 1.0,
+    ) -> None:
+        super().__init__(mapping=layer_mapping, student_dim=student_dim, teacher_dim=teacher_dim, pool=pool, normalize=False, weight=weight)
+        self.hidden_weight = check_weight("hidden_weight", hidden_weight)
+
+    def forward(
+        self,
+        student: ModelOutput,
+        teacher: ModelOutput,
+        labels: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return self.hidden_weight * super().forward(student, teacher, labels, attention_mask)

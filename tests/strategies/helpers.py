@@ -145,6 +145,7 @@ CASES: dict[str, Case] = {
     "DecoupledKD": Case({}, lambda: (output(_logits(seed=1)), output(_logits(seed=2)), _labels(), {})),
     "DistilBERT": Case({}, _tokens),
     "HiddenStateDistillation": Case({"mapping": "uniform", "pool": "all"}, _hidden),
+    "ProgressiveDistillation": Case({"layer_mapping": [(1, 2), (2, 4)], "hidden_weight": 0.5, "pool": "all"}, _hidden),
     "DetectionDistillation": Case({}, _detection),
 }
 

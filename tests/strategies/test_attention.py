@@ -62,6 +62,17 @@ def test_transformer_attention_kl_with_uniform_layer_map_and_padding_mask():
     )
 
 
+def test_uniform_layer_map_when_the_teacher_depth_is_no_multiple():
+    """TinyBERT's m -> ⌊m·N/M⌋ (1-based): 4 student layers onto 6 teacher layers take 1, 3, 4, 6."""
+    s_attn = tuple(attention_probs(2, 2, 3, seed=i) for i in range(4))
+    t_attn = tuple(attention_probs(2, 2, 3, seed=10 + i) for i in range(6))
+    s, t = output(torch.zeros(2, 1), attentions=s_attn), output(torch.zeros(2, 1), attentions=t_attn)
+    expected = sum(_kl_numpy(s_attn[m].detach().numpy(), t_attn[n].detach().numpy(), None) for m, n in [(0, 0), (1, 2), (2, 3), (3, 5)])
+    assert float(AttentionBased()(s, t).detach()) == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(ValueError, match="cannot map 6 student attention layers uniformly onto 4"):
+        AttentionBased()(t, s)
+
+
 def test_identical_attentions_give_zero():
     a = tuple(attention_probs(2, 2, 3, seed=i) for i in range(2))
     s, t = (

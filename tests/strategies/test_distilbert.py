@@ -56,3 +56,23 @@ def test_requires_follow_the_weights_and_errors():
         DistilBERT(alpha_mlm=0.0)(s, t)
     with pytest.raises(ValueError, match="alpha_ce must be a finite number >= 0"):
         DistilBERT(alpha_ce=-1)
+
+
+def test_bare_encoder_pooled_logits_with_a_token_mask():
+    """A bare encoder's logits are its pooled embedding (B, H): the (B, L) mask then only reaches
+    the cosine over token states, where padding is left out."""
+    pooled_s, pooled_t = leaf(2, 6, seed=0), leaf(2, 6, seed=1)
+    h_s, h_t = leaf(2, 4, 6, seed=2), leaf(2, 4, 6, seed=3)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    loss = DistilBERT(alpha_mlm=0.0, alpha_ce=0.0)(
+        output(pooled_s, hidden_states=(h_s,)), output(pooled_t, hidden_states=(h_t,)), attention_mask=mask
+    )
+    cos = torch.nn.functional.cosine_similarity(h_s, h_t, dim=-1).detach()
+    expected = float(((1 - cos) * mask).sum() / mask.sum())
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-9)
+    padded_too = float((1 - cos).mean())
+    assert expected != pytest.approx(padded_too)  # the mask matters here
+    with_kl = DistilBERT(alpha_mlm=0.0)(output(pooled_s, hidden_states=(h_s,)), output(pooled_t, hidden_states=(h_t,)), attention_mask=mask)
+    assert torch.isfinite(with_kl)
+    with pytest.raises(ValueError, match="the hidden states' tokens"):
+        DistilBERT(alpha_mlm=0.0)(output(pooled_s, hidden_states=(h_s,)), output(pooled_t, hidden_states=(h_t,)), attention_mask=mask[:, :3])

@@ -89,3 +89,25 @@ def test_features_fallback_identical_gives_zero_and_errors():
         HiddenStateDistillation(pool="max")
     with pytest.raises(ValueError, match="needs the student's hidden states"):
         HiddenStateDistillation()(output(torch.zeros(2, 1)), t)
+
+
+def test_progressive_distillation_is_seed_004s_mse_with_its_fields():
+    """Seed 004's ProgressiveDistillation: layer_mapping, hidden_weight, Xavier projection, plain MSE."""
+    from raykd import strategies
+
+    torch.manual_seed(0)
+    s_states = tuple(leaf(2, 3, 4, seed=i) for i in range(3))
+    t_states = tuple(leaf(2, 3, 6, seed=10 + i) for i in range(5))
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
+    pd = strategies.build("ProgressiveDistillation", layer_mapping=[(2, 4)], hidden_weight=0.5, student_dim=4, teacher_dim=6).double()
+    bound = math.sqrt(6.0 / (4 + 6))
+    assert pd.projection.weight.shape == (6, 4) and float(pd.projection.weight.detach().abs().max()) <= bound
+    loss = pd(output(torch.zeros(2, 1), hidden_states=s_states), output(torch.zeros(2, 1), hidden_states=t_states), attention_mask=mask)
+    with torch.no_grad():
+        m = mask.unsqueeze(-1).double()
+        pooled_s = (pd.projection(s_states[2]) * m).sum(1) / m.sum(1)
+        pooled_t = (t_states[4] * m).sum(1) / m.sum(1)
+        expected = 0.5 * float((pooled_s - pooled_t).pow(2).mean())
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(ValueError, match="hidden_weight must be a finite number >= 0"):
+        strategies.build("ProgressiveDistillation", hidden_weight=-1)
