@@ -250,6 +250,7 @@ class RunConfig(Section):
             check_model_spec("student.model", self.student.model)
         for key, schedule in self.student.schedules.items():
             check_schedule(f"student.schedules.{key}", key, schedule, self.student.strategy)
+        check_teaching(self.teacher, self.student)
         return self
 
 
@@ -387,6 +388,43 @@ def check_schedule(path: str, key: str, schedule: Schedule, strategy: StrategyCo
             check_strategy(path, strategy.name, {**strategy.params, key: end})
         except ConfigError as err:
             raise ConfigError(f"{path}: {schedule.to_dict()} reaches {key}={end}, which {strategy.name} refuses: {str(err).rsplit('refuses it: ', 1)[-1]}") from None
+
+
+def check_teaching(teacher: TeacherConfig, student: StudentConfig) -> None:
+    """A teacher that acts during training fits the student's strategy and its own params hold."""
+    from raykd import strategies
+    from raykd.teachers.adaptive import AdaptiveWeights
+    from raykd.teachers.curriculum import SCORES, pacing_fraction
+    from raykd.train.teaching import IN_LOOP_PARAMS, in_loop_kind
+
+    kind = in_loop_kind(teacher.kind, teacher.params)
+    if kind is None:
+        return
+    name = student.strategy.name
+    cls = strategies.STRATEGIES.get(name)
+    chosen = {k: teacher.params[k] for k in IN_LOOP_PARAMS[kind] if k in teacher.params}
+    try:
+        if kind == "Adaptive":
+            AdaptiveWeights(2, **{"num_samples": 1, **chosen})
+        elif kind == "Curriculum":
+            pacing_fraction(0, chosen.get("pacing", "linear"), chosen.get("start_fraction", 0.25), chosen.get("full_at_epoch", 5), chosen.get("num_steps", 4))
+            if chosen.get("score", "loss") not in SCORES:
+                raise ValueError(f"score must be one of {SCORES}, got {chosen['score']!r}")
+            if not 0 < chosen.get("start_fraction", 0.25) <= 1:
+                raise ValueError(f"start_fraction must be in (0, 1], got {chosen['start_fraction']}")
+        elif kind == "EMA" and not 0 < float(chosen["ema_decay"]) < 1:
+            raise ValueError(f"ema_decay must be in (0, 1), got {chosen['ema_decay']}")
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"teacher.params: teacher kind {teacher.kind} refuses it: {err}") from None
+    if kind == "Adaptive" and not cls.weighs_samples:
+        weighing = [n for n in strategies.available() if strategies.STRATEGIES.get(n).weighs_samples]
+        _fail("student.strategy.name", name, f"has no per-sample form for the Adaptive teacher's weights; choose one of {weighing}")
+    if kind == "Curriculum" and student.cache_shards is False:
+        _fail("student.cache_shards", False, "must not be false with a Curriculum teacher: each epoch picks rows of the shard held in memory")
+    if kind == "EMA" and teacher.checkpoint is not None:
+        _fail("teacher.checkpoint", teacher.checkpoint, "and teacher.params.ema_decay name two Self teachers (a saved generation, the mean teacher); give one")
+    if kind == "Online" and {"features", "attentions", "hidden_states"} & set(cls.requires):
+        _fail("student.strategy.name", name, "needs teacher features, which the Online teacher's peers do not give; choose a logit strategy")
 
 
 def check_model_spec(path: str, spec: Any) -> None:

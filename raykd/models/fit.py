@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from raykd.outputs import as_model_output
+
 __all__ = ["fit_classifier", "predict_logits", "accuracy"]
 
 
@@ -40,7 +42,7 @@ def fit_classifier(
 def predict_logits(model: nn.Module, x: np.ndarray, batch_size: int = 1024) -> torch.Tensor:
     model.eval()
     xs = torch.as_tensor(x, dtype=torch.float32)
-    return torch.cat([model(xs[i : i + batch_size]) for i in range(0, len(xs), batch_size)])
+    return torch.cat([as_model_output(model(xs[i : i + batch_size])).logits for i in range(0, len(xs), batch_size)])
 
 
 def accuracy(logits: torch.Tensor, y: np.ndarray | torch.Tensor) -> float:

@@ -13,16 +13,17 @@ from raykd.stages.soft_targets import SoftTargets, make_soft_targets
 from raykd.stages.student import strategy_arguments, train_student
 from raykd.stages.teachers import TeacherStage, prepare_teacher
 from raykd.train import needs_online_teacher
+from raykd.train.teaching import teacher_network_in_loop
 
 __all__ = ["run_distill", "run_soft_targets", "uses_stored_targets"]
 
 
 def uses_stored_targets(cfg: RunConfig, n_data: int) -> bool:
-    """False when the teacher runs inside the workers: the strategy needs its features, or
-    `student.teacher_in_workers` asks for it."""
+    """False when the teacher runs inside the workers (the strategy needs its features, or
+    `student.teacher_in_workers` asks for it) or trains there with the student (Online, EMA)."""
     strategy = cfg.student.strategy
     built = strategies.build(strategy.name, **strategy_arguments(strategy, n_data))
-    return not (cfg.student.teacher_in_workers or needs_online_teacher(built))
+    return not (cfg.student.teacher_in_workers or needs_online_teacher(built) or teacher_network_in_loop(cfg.teacher.kind, cfg.teacher.params))
 
 
 def run_soft_targets(cfg: RunConfig, name: str = "soft_targets") -> tuple[Run, Data, TeacherStage, SoftTargets]:
@@ -43,6 +44,8 @@ def run_distill(cfg: RunConfig, name: str = "ensemble_to_student") -> dict[str, 
     soft = make_soft_targets(run, data, teacher) if uses_stored_targets(cfg, len(data.train["id"])) else None
     kd = train_student(run, data, "student_kd", cfg.student.strategy, teacher, soft)
     baseline = train_student(run, data, "student_baseline", None) if cfg.student.baseline else None
+    if kd["teacher_accuracy"] is not None:
+        teacher.accuracy = kd["teacher_accuracy"]  # it trained with the student: scored as it ended
     report = {
         "data": {
             "source": data.source,

@@ -15,6 +15,7 @@ from raykd.stages.run import Run, say
 from raykd.stages.soft_targets import SoftTargets
 from raykd.stages.teachers import TeacherStage
 from raykd.train import StudentJob, default_ce_weight, fit_student, load_student, needs_online_teacher
+from raykd.train.teaching import in_loop_kind, trained_teacher
 from raykd.train.tracking import WandbRun
 
 __all__ = ["train_student", "strategy_arguments", "default_teacher_layers"]
@@ -75,17 +76,21 @@ def train_student(
     built = strategies.build(strategy.name, **params) if strategy else None
     ce_weight = cfg.ce_weight if strategy and cfg.ce_weight is not None else default_ce_weight(built)
     layers = cfg.layers or list(build_model(spec).feature_layers)
+    teaching = in_loop_kind(teacher.kind, teacher.config) if strategy is not None and teacher is not None else None
     teacher_config = None
-    if needs_online_teacher(built):
+    if teaching == "EMA":
+        pass  # the student's own moving average, built in the workers
+    elif needs_online_teacher(built):
         assert teacher is not None, "a feature strategy needs the run's teacher"
         teacher_config = {**teacher.config, "layers": run.cfg.teacher.layers or default_teacher_layers(teacher, layers)}
-    elif strategy is not None and cfg.teacher_in_workers:
+    elif strategy is not None and (cfg.teacher_in_workers or teaching == "Online"):
         assert teacher is not None, "student.teacher_in_workers needs the run's teacher"
         teacher_config = dict(teacher.config)
-    if strategy is not None and teacher_config is None and soft is None and train_ds is None:
+    stored = teacher_config is None and teaching != "EMA"
+    if strategy is not None and stored and soft is None and train_ds is None:
         raise ValueError(f"strategy {strategy.name} learns from stored soft targets; run the soft-target stage first")
     if train_ds is None:
-        train_ds = soft.train if soft is not None and teacher_config is None else data.splits["train"]
+        train_ds = soft.train if soft is not None and stored else data.splits["train"]
     job = StudentJob(
         config=cfg,
         model_spec=spec,
@@ -102,8 +107,11 @@ def train_student(
         # The labels-only baseline shares the learning-rate schedule only.
         schedules={k: v for k, v in cfg.schedules.items() if strategy is not None or k == "lr"},
         steps_per_epoch=_steps_per_epoch(cfg, train_ds, data) if any(s.per == "step" for s in cfg.schedules.values()) else 1,
+        teaching=teaching,
+        teaching_params=dict(teacher.config) if teaching else {},
     )
     what = f"{strategy.name}{' ' + str(strategy.params) if strategy.params else ''}" if strategy else "labels only"
+    what += f", {teacher.kind} teacher acting in the loop" if teaching else ""
     extra = f" + {ce_weight:g}·CE" if strategy and ce_weight else ""
     with run.stage(name, f"{what}{extra}, {cfg.num_workers} Ray Train worker(s), {cfg.epochs} epochs") as summary:
         tracking = run.cfg.tracking
@@ -115,6 +123,7 @@ def train_student(
             job, train_ds, data.splits["val"], name=name, storage_path=run.out / "checkpoints", run_dir=run.out / name, emit=say, tracker=tracker
         )
         model, _ = load_student(fit.best_checkpoint)
+        trained = trained_teacher(teaching, teacher_config, spec, fit.best_checkpoint)
         result = {
             "strategy": strategy.name if strategy else None,
             "strategy_params": dict(strategy.params) if strategy else {},
@@ -130,6 +139,9 @@ def train_student(
             "metrics_csv": fit.metrics_csv,
             "curves_png": fit.curves_png,
             "wandb": tracker.path if tracker else None,
+            "teaching": teaching,
+            # A teacher that trained with the student, as the kept checkpoint left it.
+            "teacher_accuracy": accuracy(predict_logits(trained, data.test["x"]), data.test["label"]) if trained is not None else None,
         }
         summary.update({"test_accuracy": f"{100 * result['accuracy']:.2f}%", "best_val": f"{100 * fit.best_val_accuracy:.2f}%", "curves": str(Path(fit.curves_png).relative_to(run.out))})
     return result

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from raykd.models import count_parameters
+from raykd.models import build_model, count_parameters
 from raykd.models.fit import accuracy, predict_logits
 from raykd.stages.data import Data, default_architectures, model_spec
 from raykd.stages.run import Run, RunError
@@ -16,6 +16,7 @@ from raykd.teachers import build_from_config, config_params
 from raykd.teachers.registry import TEACHERS
 from raykd.teachers.checkpoint import MemberCheckpoint, load_members, save_members
 from raykd.teachers.train import train_members
+from raykd.train.teaching import in_loop_kind, teacher_network_in_loop
 
 __all__ = ["TeacherStage", "prepare_teacher", "trains_members"]
 
@@ -45,15 +46,43 @@ def trains_members(kind: str, params: dict[str, Any]) -> bool:
     return accepted is not None and "checkpoint" in accepted and "checkpoint" not in params
 
 
+def _trains_with_student(run: Run, data: Data, seed: int) -> TeacherStage:
+    """Online peers (fresh from the teacher's architecture, or warm-started from teacher.checkpoint)
+    and the mean teacher train with the student: nothing to train here, and their test accuracy is
+    known only after the student's run."""
+    cfg = run.cfg.teacher
+    config: dict[str, Any] = {"kind": cfg.kind, **cfg.params}
+    if in_loop_kind(cfg.kind, cfg.params) == "EMA":
+        spec = model_spec(data, run.cfg.student.model or default_architectures(data)[1])
+        return TeacherStage(config, f"Self teacher (EMA of the student, decay {cfg.params['ema_decay']})", cfg.kind, count_parameters(build_model(spec)), float("nan"), [], [], None)
+    if cfg.checkpoint:
+        config["checkpoint"] = cfg.checkpoint
+    elif "spec" not in config:
+        config["spec"] = model_spec(data, (cfg.members or default_architectures(data)[0])[0])
+        config.setdefault("seed", seed)
+    teacher = build_from_config(config)
+    if teacher.num_classes != data.num_classes:
+        raise RunError(f"teacher ({cfg.kind}) predicts {teacher.num_classes} classes but the labels in {data.source} have {data.num_classes}")
+    label = f"Online teacher ({len(teacher.peers)} peers, trained with the student)"
+    return TeacherStage(config, label, cfg.kind, count_parameters(teacher), float("nan"), [], [], cfg.checkpoint)
+
+
 def prepare_teacher(run: Run, data: Data, labeled: np.ndarray | None = None, seed: int | None = None) -> TeacherStage:
     """The run's teacher, scored on the test split. `labeled` (a mask over the train split) limits
     what members learn from; `seed` overrides the run's seed (member i gets seed + i)."""
     cfg = run.cfg.teacher
     seed = run.cfg.seed if seed is None else seed
+    if teacher_network_in_loop(cfg.kind, cfg.params):
+        with run.stage("teachers", f"{cfg.kind}, trained with the student inside the Ray Train workers") as summary:
+            stage = _trains_with_student(run, data, seed)
+            summary.update({"teacher": stage.label, "params": f"{stage.params:,}"})
+        return stage
     own = trains_members(cfg.kind, cfg.params)
     with run.stage("teachers", f"{cfg.kind}, " + ("from " + cfg.checkpoint if cfg.checkpoint else "training members" if own else "the teacher given in teacher.params")) as summary:
         members: list[MemberCheckpoint] = []
         config: dict[str, Any] = {"kind": cfg.kind, **cfg.params}
+        if cfg.kind == "Adaptive" and cfg.params.get("mode") == "per_sample":
+            config.setdefault("num_samples", int(data.train["id"].max()) + 1)  # its table is indexed by sample id
         if own:
             directory = run.out / "teachers"
             if cfg.checkpoint:

@@ -35,6 +35,9 @@ class Strategy(nn.Module):
     """
 
     requires: frozenset[str] = frozenset()
+    weighs_samples: bool = False
+    """True for losses that are a mean of per-sample terms and take `sample_weight=` (B,) to scale
+    them: what an Adaptive teacher's per-sample weights need."""
 
     def __init__(self, weight: float = 1.0) -> None:
         super().__init__()

@@ -8,16 +8,21 @@ import torch.nn.functional as F
 from raykd.outputs import ModelOutput
 from raykd.schedules import Schedule
 from raykd.strategies.base import Strategy
-from raykd.strategies.functional import as_target, check_finite, check_same_batch, check_temperature, check_weight
+from raykd.strategies.functional import as_target, check_finite, check_same_batch, check_temperature, check_weight, weighted_mean
 from raykd.strategies.registry import register
 
 __all__ = ["DecoupledKD", "tckd_nckd"]
 
 
 def tckd_nckd(
-    student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, temperature: float
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    temperature: float,
+    sample_weight: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Target-class (binary) KD and non-target-class KD, each T²-scaled and averaged over the batch.
+    """Target-class (binary) KD and non-target-class KD, each T²-scaled and averaged over the batch
+    (each sample's term scaled by `sample_weight` first, when given).
 
     TCKD = KL(b_t ‖ b_s) with b = [p_target, 1 − p_target] at temperature T.
     NCKD = KL(p̂_t ‖ p̂_s) with p̂ the softmax over the non-target classes only.
@@ -29,13 +34,13 @@ def tckd_nckd(
     pt_s, pt_t = p_s[target], p_t[target]  # (B,)
     b_s = torch.stack([pt_s, 1.0 - pt_s], dim=1).clamp_min(1e-12)
     b_t = torch.stack([pt_t, 1.0 - pt_t], dim=1)
-    tckd = (torch.special.xlogy(b_t, b_t) - b_t * torch.log(b_s)).sum(dim=1).mean() * T**2
+    tckd = weighted_mean((torch.special.xlogy(b_t, b_t) - b_t * torch.log(b_s)).sum(dim=1), sample_weight) * T**2
     # Drop the target class: the renormalised non-target distributions.
     masked_s = student_logits.masked_fill(target, float("-inf"))
     masked_t = teacher_logits.masked_fill(target, float("-inf"))
     log_q_s = F.log_softmax(masked_s / T, dim=-1).masked_fill(target, 0.0)
     q_t = F.softmax(masked_t / T, dim=-1)
-    nckd = (torch.special.xlogy(q_t, q_t) - q_t * log_q_s).sum(dim=1).mean() * T**2
+    nckd = weighted_mean((torch.special.xlogy(q_t, q_t) - q_t * log_q_s).sum(dim=1), sample_weight) * T**2
     return tckd, nckd
 
 
@@ -53,6 +58,7 @@ class DecoupledKD(Strategy):
     """
 
     requires = frozenset({"logits", "labels"})
+    weighs_samples = True  # takes sample_weight= (an Adaptive teacher's per-sample weights)
 
     def __init__(
         self,
@@ -79,7 +85,10 @@ class DecoupledKD(Strategy):
         w = self.warmup_epochs
         return Schedule("linear", 1.0 / w, 1.0, epochs=w - 1).value(self.epoch, w)
 
-    def forward(self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None, sample_weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`sample_weight` (B,) scales each sample's TCKD and NCKD terms, not the label term."""
         if labels is None:
             raise ValueError("DecoupledKD needs labels: TCKD and NCKD split the classes at the target")
         s, t = student.logits, as_target(teacher.logits)
@@ -92,7 +101,7 @@ class DecoupledKD(Strategy):
             raise ValueError(f"labels must have shape ({s.shape[0]},), got {tuple(labels.shape)}")
         check_finite("student logits", s)
         check_finite("teacher logits", t)
-        tckd, nckd = tckd_nckd(s, t, labels, self.temperature)
+        tckd, nckd = tckd_nckd(s, t, labels, self.temperature, sample_weight)
         loss = self.warmup() * (self.alpha * tckd + self.beta * nckd)
         if self.ce_weight:
             loss = loss + self.ce_weight * F.cross_entropy(s, labels)

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "hinton_kd",
+    "weighted_mean",
     "logit_pair",
     "soft_kl",
     "as_target",
@@ -62,9 +63,21 @@ def logit_pair(student: ModelOutput, teacher: ModelOutput) -> tuple[torch.Tensor
     return s, t
 
 
-def hinton_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """T² · KL(p_teacher^T || p_student^T), averaged over the batch (Hinton et al. 2015)."""
-    return soft_kl(student_logits, teacher_logits, temperature).mean() * temperature**2
+def hinton_kd(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float, sample_weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """T² · KL(p_teacher^T || p_student^T), averaged over the batch (Hinton et al. 2015);
+    `sample_weight` (B,) scales each sample's term before the mean."""
+    return weighted_mean(soft_kl(student_logits, teacher_logits, temperature), sample_weight) * temperature**2
+
+
+def weighted_mean(per_sample: torch.Tensor, sample_weight: torch.Tensor | None) -> torch.Tensor:
+    """mean(w · loss) over the batch: weights whose mean over the data is 1 keep the loss's scale."""
+    if sample_weight is None:
+        return per_sample.mean()
+    if sample_weight.shape != per_sample.shape:
+        raise ValueError(f"sample_weight must have shape {tuple(per_sample.shape)}, got {tuple(sample_weight.shape)}")
+    return (per_sample * sample_weight.to(per_sample.dtype)).mean()
 
 
 def soft_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -30,15 +30,19 @@ class ResponseBased(Strategy):
     """
 
     requires = frozenset({"logits"})  # labels are optional
+    weighs_samples = True  # takes sample_weight= (an Adaptive teacher's per-sample weights)
 
     def __init__(self, temperature: float = 4.0, alpha: float = 0.9, weight: float = 1.0) -> None:
         super().__init__(weight)
         self.temperature = check_temperature("temperature", temperature)
         self.alpha = check_unit_interval("alpha", alpha)
 
-    def forward(self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, student: ModelOutput, teacher: ModelOutput, labels: torch.Tensor | None = None, sample_weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`sample_weight` (B,) scales each sample's KD term (the teaching), not the label term."""
         s, t = logit_pair(student, teacher)
-        kd = hinton_kd(s, t, self.temperature)
+        kd = hinton_kd(s, t, self.temperature, sample_weight)
         if labels is None or self.alpha == 1.0:
             return self.weight * kd
         return self.weight * (self.alpha * kd + (1.0 - self.alpha) * F.cross_entropy(s, labels))

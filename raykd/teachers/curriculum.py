@@ -22,7 +22,7 @@ from raykd.teachers.base import Requirements, Teacher
 from raykd.teachers.common import as_teacher, teacher_from_checkpoint, to_tensor
 from raykd.teachers.registry import register
 
-__all__ = ["CurriculumTeacher", "PACINGS", "SCORES", "pacing_fraction"]
+__all__ = ["CurriculumTeacher", "PACINGS", "SCORES", "difficulty", "pacing_fraction"]
 
 PACINGS = ("linear", "root", "step")
 SCORES = ("confidence", "loss")
@@ -43,6 +43,15 @@ def pacing_fraction(epoch: int, pacing: str, start_fraction: float, full_at_epoc
     else:
         raise ValueError(f"pacing must be one of {PACINGS}, got {pacing!r}")
     return min(1.0, f)
+
+
+def difficulty(logits: torch.Tensor, labels: torch.Tensor | None, score: str) -> torch.Tensor:
+    """(B, C) teacher logits (+ (B,) labels) → (B,) difficulty, higher is harder: the teacher's loss
+    on the label (`score="loss"`, when labels are given) or one minus its top-1 confidence."""
+    logits = logits.float()
+    if score == "loss" and labels is not None:
+        return nn.functional.cross_entropy(logits, to_tensor(labels).long().to(logits.device), reduction="none")
+    return 1.0 - logits.softmax(-1).max(-1).values
 
 
 @register("Curriculum")
@@ -104,10 +113,7 @@ class CurriculumTeacher(Teacher):
 
     def difficulty(self, logits: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """(B, C) teacher logits (+ (B,) labels) → (B,) difficulty, higher is harder."""
-        logits = logits.float()
-        if self.score == "loss" and labels is not None:
-            return nn.functional.cross_entropy(logits, to_tensor(labels).long().to(logits.device), reduction="none")
-        return 1.0 - logits.softmax(-1).max(-1).values
+        return difficulty(logits, labels, self.score)
 
     @torch.no_grad()
     def scores(self, inputs: Any, labels: Any = None) -> torch.Tensor:

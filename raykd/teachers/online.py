@@ -9,7 +9,7 @@ peers against their peers' detached predictions (the common simultaneous variant
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -127,8 +127,13 @@ class OnlineTeacher(Teacher):
             total = total + li
         return total, per_peer
 
-    def step(self, inputs: Any, labels: Any, student_logits: torch.Tensor | None = None) -> dict[str, Any]:
-        """One update of every peer; returns `{"loss": total, "peer_losses": [...], "step": n}`."""
+    def step(
+        self, inputs: Any, labels: Any, student_logits: torch.Tensor | None = None, sync: Callable[[list[torch.Tensor]], None] | None = None
+    ) -> dict[str, Any]:
+        """One update of every peer; returns `{"loss": total, "peer_losses": [...], "step": n}`.
+
+        `sync(grads)` runs between backward and the optimizer step: data-parallel workers average
+        the peers' gradients there, so every worker's peers stay identical."""
         self.train()
         labels = to_tensor(labels).long()
         with torch.enable_grad():
@@ -136,6 +141,8 @@ class OnlineTeacher(Teacher):
             total, per_peer = self.loss(logits, labels, None if student_logits is None else student_logits.detach())
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
+            if sync is not None:
+                sync([p.grad for p in self.peers.parameters() if p.grad is not None])
             self.optimizer.step()
         self.steps += 1
         self.eval()

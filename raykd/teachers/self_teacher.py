@@ -2,7 +2,8 @@
 
 `SelfTeacher` wraps a previous generation's model, frozen. The generations themselves train through
 the one student loop (`raykd.stages.born_again.run_born_again`): each generation is saved with
-`save_members(..., extra={"generation": g})` and read back here with `from_config`.
+`save_members(..., extra={"generation": g})` and read back here with `from_config`. The other Self
+teacher, the mean teacher (`ema_decay`), is the student's own moving average: `raykd.train.teaching`.
 """
 
 from __future__ import annotations
@@ -39,10 +40,18 @@ class SelfTeacher(Teacher):
         self.net = FeatureExtractor(freeze(model), layers)
 
     @classmethod
-    def from_config(cls, checkpoint: str, generation: int | None = None, member: str | None = None,
-                    layers: Iterable[str] = ()) -> "SelfTeacher":
-        """A generation saved with `save_members`; its generation number from the manifest's extras."""
+    def from_config(cls, checkpoint: str | None = None, generation: int | None = None, member: str | None = None,
+                    layers: Iterable[str] = (), ema_decay: float | None = None) -> "SelfTeacher":
+        """A generation saved with `save_members`; its generation number from the manifest's extras.
+
+        `ema_decay` names the other Self teacher, the mean teacher: an exponential moving average
+        of the student's weights, which only the student's training loop can build."""
         from raykd.teachers.checkpoint import load_members
+
+        if ema_decay is not None:
+            raise ValueError("a Self teacher with ema_decay is the student's moving average; the student's training loop builds it")
+        if checkpoint is None:
+            raise ValueError("a Self teacher needs checkpoint= (a saved generation) or ema_decay= (the mean teacher)")
 
         members, extra = load_members(checkpoint)
         chosen = members[-1] if member is None else next((m for m in members if m.name == member), None)

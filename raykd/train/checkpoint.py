@@ -14,7 +14,7 @@ from raykd.models import build_model
 
 __all__ = ["save_student", "read_checkpoint", "load_student", "load_training_state"]
 
-WEIGHTS, STATE, OPTIMIZER = "model.safetensors", "state.json", "optimizer.pt"
+WEIGHTS, STATE, OPTIMIZER, TEACHING = "model.safetensors", "state.json", "optimizer.pt", "teaching.pt"
 
 
 def save_student(
@@ -24,7 +24,10 @@ def save_student(
     state: dict[str, Any],
     optimizer: torch.optim.Optimizer | None = None,
     strategy: nn.Module | None = None,
+    teaching: dict[str, Any] | None = None,
 ) -> Path:
+    """Weights (safetensors), state (JSON), and for resuming: the optimizer, the strategy's modules,
+    and `teaching`, the state of a teacher that acts during training (tensors and numbers only)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(directory / WEIGHTS))
@@ -32,6 +35,8 @@ def save_student(
         save_file({k: v.detach().contiguous().cpu() for k, v in strategy.state_dict().items()}, str(directory / "strategy.safetensors"))
     if optimizer is not None:
         torch.save(optimizer.state_dict(), directory / OPTIMIZER)
+    if teaching:
+        torch.save(teaching, directory / TEACHING)
     (directory / STATE).write_text(json.dumps({"spec": spec, **state}, indent=2))
     return directory
 
@@ -52,11 +57,13 @@ def load_student(directory: str | Path) -> tuple[nn.Module, dict[str, Any]]:
 
 
 def load_training_state(directory: str | Path) -> dict[str, Any]:
-    """Optimizer and strategy state for resuming; `weights_only=True` never unpickles code."""
+    """Optimizer, strategy and teaching state for resuming; `weights_only=True` never unpickles code."""
     directory = Path(directory)
     out: dict[str, Any] = {}
     if (directory / OPTIMIZER).is_file():
         out["optimizer"] = torch.load(directory / OPTIMIZER, weights_only=True)
     if (directory / "strategy.safetensors").is_file():
         out["strategy"] = load_file(str(directory / "strategy.safetensors"))
+    if (directory / TEACHING).is_file():
+        out["teaching"] = torch.load(directory / TEACHING, weights_only=True)
     return out

@@ -38,3 +38,7 @@ class StudentJob:
     """`lr` and strategy parameters set from their schedules at every step."""
     steps_per_epoch: int = 1
     """Batches per worker per epoch, for schedules counted in steps."""
+    teaching: str | None = None
+    """An in-loop teacher kind (`raykd.train.teaching.in_loop_kind`): Adaptive, Curriculum, Online, EMA."""
+    teaching_params: dict[str, Any] = field(default_factory=dict)
+    """The teacher's params as resolved by the run (e.g. Adaptive's num_samples)."""

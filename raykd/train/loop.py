@@ -23,6 +23,7 @@ from raykd.soft_targets.codec import decode_topk
 from raykd.train.checkpoint import load_training_state, read_checkpoint, save_student
 from raykd.train.job import StudentJob
 from raykd.train.early_stopping import EarlyStopping
+from raykd.train.teaching import build_teaching
 
 __all__ = ["train_student_loop", "student_loss", "default_ce_weight", "evaluate", "needs_online_teacher"]
 
@@ -45,27 +46,30 @@ def student_loss(
     teacher: nn.Module | None = None,
     decode: str = "renormalize",
     ce_weight: float = 0.0,
+    teacher_out: ModelOutput | None = None,
+    sample_weight: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """The loss of one batch and its parts: `distill` (the strategy on student vs teacher outputs)
     plus `ce_weight` times cross-entropy on the labels; without a strategy, cross-entropy alone.
-    `agreement` is the batch's top-1 agreement with the teacher, where the teacher gives logits."""
+    The teacher's outputs are `teacher_out` when given, else `teacher` runs on the batch, else the
+    batch's stored soft targets are decoded. `sample_weight` (B,) weighs each sample's distillation
+    term (strategies with `weighs_samples`). `agreement` is the batch's top-1 agreement with the
+    teacher, where the teacher gives logits; `student_logits` (detached) are for the caller."""
     out = student(batch["x"])
     student_out = out if isinstance(out, ModelOutput) else ModelOutput(logits=out)
     if strategy is None:
         ce = F.cross_entropy(student_out.logits, batch["label"])
-        return {"loss": ce, "ce": ce}
-    if teacher is not None:
-        teacher_out = teacher.predict(batch["x"])
-    else:
-        teacher_out = ModelOutput(
-            logits=decode_topk(
-                batch["topk_values"], batch["topk_indices"], num_classes, mode=decode, logsumexp=batch.get("logsumexp")
-            )
-        )
+        return {"loss": ce, "ce": ce, "student_logits": student_out.logits.detach()}
+    if teacher_out is None:
+        teacher_out = teacher.predict(batch["x"]) if teacher is not None else stored_teacher_output(batch, num_classes, decode)
     requires = getattr(_unwrap(strategy), "requires", frozenset())
-    extras = {"index": batch["id"]} if "index" in requires else {}
+    extras: dict[str, torch.Tensor] = {"index": batch["id"]} if "index" in requires else {}
+    if sample_weight is not None:
+        if not getattr(_unwrap(strategy), "weighs_samples", False):
+            raise ValueError(f"strategy {type(_unwrap(strategy)).__name__} takes no per-sample weights")
+        extras["sample_weight"] = sample_weight
     distill = strategy(student_out, teacher_out, batch.get("label"), **extras)
-    parts = {"loss": distill, "distill": distill}
+    parts = {"loss": distill, "distill": distill, "student_logits": student_out.logits.detach()}
     if ce_weight:
         parts["ce"] = F.cross_entropy(student_out.logits, batch["label"])
         parts["loss"] = distill + ce_weight * parts["ce"]
@@ -73,6 +77,12 @@ def student_loss(
         # top-1 agreement with the teacher on this batch (a measurement: no gradient)
         parts["agreement"] = (student_out.logits.detach().argmax(-1) == teacher_out.logits.argmax(-1)).float().mean()
     return parts
+
+
+def stored_teacher_output(batch: dict[str, torch.Tensor], num_classes: int, decode: str) -> ModelOutput:
+    """The teacher's logits of a batch, decoded from its stored top-k soft-target columns."""
+    logsumexp = batch.get("logsumexp")
+    return ModelOutput(logits=decode_topk(batch["topk_values"], batch["topk_indices"], num_classes, mode=decode, logsumexp=logsumexp))
 
 
 def default_ce_weight(strategy: nn.Module | None) -> float:
@@ -133,7 +143,19 @@ class ShardBatches:
         shuffle = {"local_shuffle_buffer_size": 4 * self.batch_size, "local_shuffle_seed": self.seed + epoch} if self.shuffle else {}
         return self.shard.iter_torch_batches(batch_size=self.batch_size, device=self.device, **shuffle)
 
-    def epoch(self, epoch: int) -> Iterable[dict[str, torch.Tensor]]:
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The whole shard as tensors (read once, then kept): only for cached shards."""
+        if not self.cache:
+            raise RuntimeError("the shard is streamed; set student.cache_shards: true to hold it in memory")
+        if self._tensors is None:
+            parts = list(self.shard.iter_torch_batches(batch_size=4096, device=self.device))
+            self._tensors = {k: torch.cat([p[k] for p in parts]) for k in parts[0]} if parts else {}
+        return self._tensors
+
+    def epoch(self, epoch: int, rows: torch.Tensor | None = None) -> Iterable[dict[str, torch.Tensor]]:
+        """The epoch's batches; `rows` (positions in the shard) limits them to those rows, shuffled."""
+        if rows is not None and not self.cache:
+            raise RuntimeError("an epoch over chosen rows (a curriculum) needs student.cache_shards: true")
         if not self.cache:
             if self._streaming:
                 raise RuntimeError(
@@ -146,16 +168,15 @@ class ShardBatches:
             finally:
                 self._streaming = False
             return
-        if self._tensors is None:
-            parts = list(self.shard.iter_torch_batches(batch_size=4096, device=self.device))
-            self._tensors = {k: torch.cat([p[k] for p in parts]) for k in parts[0]} if parts else {}
-        if not self._tensors:
+        tensors = self.tensors()
+        if not tensors:
             return
-        n = len(self._tensors["id"])
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + epoch)) if self.shuffle else torch.arange(n)
+        chosen = torch.arange(len(tensors["id"])) if rows is None else rows.cpu()
+        n = len(chosen)
+        order = chosen[torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + epoch))] if self.shuffle else chosen
         for start in range(0, n, self.batch_size):
             idx = order[start : start + self.batch_size].to(self.device)
-            yield {k: v[idx] for k, v in self._tensors.items()}
+            yield {k: v[idx] for k, v in tensors.items()}
 
 
 def _plain(module: nn.Module) -> nn.Module:
@@ -189,13 +210,21 @@ def train_student_loop(config: dict[str, Any]) -> None:
     if job.input_stats is not None:
         set_input_stats(base, *job.input_stats)
     student: nn.Module = FeatureExtractor(base, job.student_layers) if features else base
-    if features and job.teacher_config is None:
+    if features and job.teacher_config is None and job.teaching != "EMA":
         raise ValueError(f"strategy {job.strategy} needs teacher features; the run has no teacher to run in the workers")
     teacher = build_from_config(job.teacher_config) if online else None
     student = ray.train.torch.prepare_model(student)
     device = ray.train.torch.get_device()
     if teacher is not None:
         teacher.to(device)
+
+    def teacher_logits(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return teacher.predict(batch["x"]).logits if teacher is not None else stored_teacher_output(batch, job.num_classes, job.decode).logits
+
+    teaching = build_teaching(
+        job.teaching if strategy is not None else None, job.teaching_params, teacher, _plain(student),
+        teacher_logits, job.num_classes, job.student_layers if features else (),
+    )  # fmt: skip
 
     stopper = EarlyStopping(cfg.min_delta, cfg.patience) if cfg.early_stopping else None
     start_epoch, resumed = 0, {}
@@ -208,13 +237,21 @@ def train_student_loop(config: dict[str, Any]) -> None:
         start_epoch = int(state["epoch"]) + 1
         if stopper is not None and "early_stopping" in state:
             stopper.load_state_dict(state["early_stopping"])
+        if "teaching" in resumed:
+            teaching.load_state_dict(resumed["teaching"])
 
     optimizer: torch.optim.Optimizer | None = None
     train_batches = ShardBatches(ray.train.get_dataset_shard("train"), cfg.batch_size, device, job.seed, job.cache_shards)
     val_batches = ShardBatches(ray.train.get_dataset_shard("val"), 1024, device, job.seed, job.cache_shards, shuffle=False)
 
     def loss_of(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return student_loss(student, strategy, batch, job.num_classes, teacher, job.decode, job.ce_weight)
+        if strategy is None:
+            return student_loss(student, None, batch, job.num_classes)
+        teacher_out = teaching.teacher_output(batch)
+        if teacher_out is None:
+            teacher_out = stored_teacher_output(batch, job.num_classes, job.decode)
+        weight = teaching.sample_weight(batch, teacher_out)
+        return student_loss(student, strategy, batch, job.num_classes, None, job.decode, job.ce_weight, teacher_out, weight)
 
     def scheduled(progress: float) -> dict[str, float]:
         """Sets the learning rate and the strategy's scheduled parameters for this point of training."""
@@ -231,17 +268,17 @@ def train_student_loop(config: dict[str, Any]) -> None:
         if strategy is not None and hasattr(_unwrap(strategy), "set_epoch"):
             _unwrap(strategy).set_epoch(epoch)
         sums: dict[str, float] = {}
-        batches, epoch_start = 0, time.perf_counter()
+        batches, samples, epoch_start = 0, 0, time.perf_counter()
         at_start = scheduled(float(epoch))
-        for batch in train_batches.epoch(epoch):
+        for batch in train_batches.epoch(epoch, teaching.rows(epoch, train_batches.tensors)):
             if optimizer is None:
                 # Strategies may build their modules from the first batch's shapes: materialise
                 # them before the optimizer is made, so it trains them with the student.
                 if strategy is not None:
                     with torch.no_grad():
                         loss_of(batch)
-                    if teacher is not None:
-                        _unwrap(strategy).prepare(lambda: [teacher.predict(b["x"]) for b in train_batches.epoch(0)])
+                    if teacher is not None or teaching.network is not None:
+                        _unwrap(strategy).prepare(lambda: [teaching.teacher_output(b) for b in train_batches.epoch(0)])
                     if world > 1 and any(True for _ in strategy.parameters()):
                         # Some parts train only in some phases (a frozen paraphraser): let DDP skip them.
                         strategy = ray.train.torch.prepare_model(strategy, parallel_strategy_kwargs={"find_unused_parameters": True})
@@ -254,22 +291,28 @@ def train_student_loop(config: dict[str, Any]) -> None:
             scheduled(epoch + min(batches / job.steps_per_epoch, 0.999))
             optimizer.zero_grad(set_to_none=True)
             parts = loss_of(batch)
+            logits = parts.pop("student_logits")
             parts["loss"].backward()
             optimizer.step()
+            parts.update(teaching.after_step(batch, logits))
             for key, value in parts.items():
-                sums[key] = sums.get(key, 0.0) + float(value.detach())
+                sums[key] = sums.get(key, 0.0) + float(value.detach() if isinstance(value, torch.Tensor) else value)
             batches += 1
+            samples += len(batch["id"])
 
         val = evaluate(student, val_batches.epoch(epoch))
+        taught = teaching.end_epoch(lambda model: evaluate(model, val_batches.epoch(epoch)))
         val_accuracy = val["accuracy"]
         metrics = {
             "epoch": epoch,
             **{key: total / max(1, batches) for key, total in sums.items()},
+            "samples_per_worker": samples,
             "val_accuracy": val_accuracy,
             "val_loss": val["loss"],
             "val_ece": val["ece"],
             **{key: value for key, value in at_start.items() if key != "lr"},
             "lr": at_start.get("lr", cfg.lr),
+            **taught,
             "epoch_seconds": time.perf_counter() - epoch_start,
         }
         stop = stopper.step(val_accuracy) if stopper else False
@@ -278,7 +321,9 @@ def train_student_loop(config: dict[str, Any]) -> None:
             ckpt = None
             if rank == 0 and ((epoch + 1) % cfg.checkpoint_every == 0 or last):
                 state = dict(metrics, strategy=job.strategy, **({"early_stopping": stopper.state_dict()} if stopper else {}))
-                save_student(tmp, _plain(student), job.model_spec, state, optimizer, _unwrap(strategy) if strategy is not None else None)
+                save_student(
+                    tmp, _plain(student), job.model_spec, state, optimizer, _unwrap(strategy) if strategy is not None else None, teaching.state_dict()
+                )  # fmt: skip
                 ckpt = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(metrics, checkpoint=ckpt)
         if stop:

@@ -30,7 +30,7 @@ def test_weak_classes_get_larger_weight_on_a_toy_student(trained_mlp):
     assert int(w.argmax()) == 3
     assert w[3] > 2 * w[:3].max()
     assert w.mean().item() == pytest.approx(1.0)
-    assert summary["max_class_weight"] == pytest.approx(float(w[3]))
+    assert summary["max_weight"] == pytest.approx(float(w[3]))
     out = adaptive.predict(x[:8], labels=y[:8])
     torch.testing.assert_close(out.sample_weight, w[y[:8]])
     assert "sample_weight" not in out.features  # kept out of the features unless asked

@@ -69,7 +69,7 @@ def test_cross_entropy_is_added_only_at_its_weight():
     batch["topk_indices"] = torch.tensor([[0, 1, 2]], dtype=torch.uint8).repeat(6, 1)
     strategy = build("ResponseBased", temperature=2.0, alpha=1.0)
     alone = student_loss(model, strategy, batch, 3)
-    assert set(alone) == {"loss", "distill", "agreement"}
+    assert set(alone) == {"loss", "distill", "agreement", "student_logits"}
     both = student_loss(model, strategy, batch, 3, ce_weight=0.5)
     ce = torch.nn.functional.cross_entropy(model(batch["x"]), batch["label"])
     torch.testing.assert_close(both["loss"], alone["distill"] + 0.5 * ce)
