@@ -152,6 +152,12 @@ class StudentConfig(Section):
     a number is a constant. `ProgressiveDistillation` names the tutorial's preset: temperature
     10 → 1 and alpha 0.5 → 1 in 5 stages. The current values are in each epoch's metrics."""
     max_failures: int = Field(0, ge=0)
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """bf16: the student's forward and loss run under bfloat16 autocast (CUDA, or CPUs with bf16
+    kernels); weights and optimizer state stay fp32."""
+    zero_stage: Literal[0, 2, 3] = 0
+    """DeepSpeed ZeRO for a student too large for one device: 2 shards its optimizer state and
+    gradients over the workers, 3 its parameters too; 0 is plain DDP (needs the deepspeed extra)."""
     cache_shards: bool | None = None
     """Keep worker shards in memory after the first epoch; None: only if the train split < 512 MiB."""
     baseline: bool = True
@@ -251,6 +257,8 @@ class RunConfig(Section):
         for key, schedule in self.student.schedules.items():
             check_schedule(f"student.schedules.{key}", key, schedule, self.student.strategy)
         check_teaching(self.teacher, self.student)
+        if self.student.zero_stage:
+            check_zero(self.student)
         return self
 
 
@@ -425,6 +433,18 @@ def check_teaching(teacher: TeacherConfig, student: StudentConfig) -> None:
         _fail("teacher.checkpoint", teacher.checkpoint, "and teacher.params.ema_decay name two Self teachers (a saved generation, the mean teacher); give one")
     if kind == "Online" and {"features", "attentions", "hidden_states"} & set(cls.requires):
         _fail("student.strategy.name", name, "needs teacher features, which the Online teacher's peers do not give; choose a logit strategy")
+
+
+def check_zero(student: StudentConfig) -> None:
+    """ZeRO needs DeepSpeed, and shards the student alone: no teacher features trained beside it."""
+    import importlib.util
+
+    from raykd import strategies
+
+    if importlib.util.find_spec("deepspeed") is None:
+        _fail("student.zero_stage", student.zero_stage, "needs DeepSpeed: pip install 'raykd[deepspeed]', or set it to 0")
+    if {"features", "attentions", "hidden_states"} & set(strategies.STRATEGIES.get(student.strategy.name).requires):
+        _fail("student.zero_stage", student.zero_stage, f"shards the student alone, but {student.strategy.name} trains modules on teacher features beside it; use zero_stage 0")
 
 
 def check_model_spec(path: str, spec: Any) -> None:

@@ -25,12 +25,15 @@ def save_student(
     optimizer: torch.optim.Optimizer | None = None,
     strategy: nn.Module | None = None,
     teaching: dict[str, Any] | None = None,
+    weights: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Weights (safetensors), state (JSON), and for resuming: the optimizer, the strategy's modules,
-    and `teaching`, the state of a teacher that acts during training (tensors and numbers only)."""
+    """Weights (safetensors; `weights` when given, e.g. gathered from ZeRO shards, else the
+    model's), state (JSON), and for resuming: the optimizer, the strategy's modules, and
+    `teaching`, the state of a teacher that acts during training (tensors and numbers only)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(directory / WEIGHTS))
+    weights = model.state_dict() if weights is None else weights
+    save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(directory / WEIGHTS))
     if strategy is not None and len(strategy.state_dict()):
         save_file({k: v.detach().contiguous().cpu() for k, v in strategy.state_dict().items()}, str(directory / "strategy.safetensors"))
     if optimizer is not None:

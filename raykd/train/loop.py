@@ -23,6 +23,7 @@ from raykd.soft_targets.codec import decode_topk
 from raykd.train.checkpoint import load_training_state, read_checkpoint, save_student
 from raykd.train.job import StudentJob
 from raykd.train.early_stopping import EarlyStopping
+from raykd.train import zero
 from raykd.train.teaching import build_teaching
 
 __all__ = ["train_student_loop", "student_loss", "default_ce_weight", "evaluate", "needs_online_teacher"]
@@ -31,7 +32,7 @@ ONLINE_NEEDS = {"features", "attentions", "hidden_states"}
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
-    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) or zero.is_engine(module) else module
 
 
 def needs_online_teacher(strategy: nn.Module | None) -> bool:
@@ -213,7 +214,8 @@ def train_student_loop(config: dict[str, Any]) -> None:
     if features and job.teacher_config is None and job.teaching != "EMA":
         raise ValueError(f"strategy {job.strategy} needs teacher features; the run has no teacher to run in the workers")
     teacher = build_from_config(job.teacher_config) if online else None
-    student = ray.train.torch.prepare_model(student)
+    # DDP, or a DeepSpeed engine made with the optimizer below (ZeRO shards what DDP replicates).
+    student = student.to(ray.train.torch.get_device()) if cfg.zero_stage else ray.train.torch.prepare_model(student)
     device = ray.train.torch.get_device()
     if teacher is not None:
         teacher.to(device)
@@ -286,14 +288,30 @@ def train_student_loop(config: dict[str, Any]) -> None:
                         _unwrap(strategy).load_state_dict(resumed["strategy"])
                 params = list(student.parameters()) + (list(strategy.parameters()) if strategy is not None else [])
                 optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-                if "optimizer" in resumed:
+                if cfg.zero_stage:
+                    if strategy is not None and any(True for _ in strategy.parameters()):
+                        raise ValueError(
+                            f"student.zero_stage: strategy {job.strategy} trains modules of its own, and ZeRO shards the "
+                            "student alone; use zero_stage 0 or a strategy without modules (ResponseBased, DecoupledKD, ...)"
+                        )
+                    student = zero.wrap(student, optimizer, cfg.zero_stage, cfg.batch_size)
+                    optimizer = student.optimizer
+                    if checkpoint is not None:
+                        with checkpoint.as_directory() as ckpt_dir:
+                            zero.load_shard(student, ckpt_dir, rank, world)
+                elif "optimizer" in resumed:
                     optimizer.load_state_dict(resumed["optimizer"])
             scheduled(epoch + min(batches / job.steps_per_epoch, 0.999))
             optimizer.zero_grad(set_to_none=True)
-            parts = loss_of(batch)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                parts = loss_of(batch)
             logits = parts.pop("student_logits")
-            parts["loss"].backward()
-            optimizer.step()
+            if cfg.zero_stage:
+                student.backward(parts["loss"])
+                student.step()
+            else:
+                parts["loss"].backward()
+                optimizer.step()
             parts.update(teaching.after_step(batch, logits))
             for key, value in parts.items():
                 sums[key] = sums.get(key, 0.0) + float(value.detach() if isinstance(value, torch.Tensor) else value)
@@ -317,13 +335,20 @@ def train_student_loop(config: dict[str, Any]) -> None:
         }
         stop = stopper.step(val_accuracy) if stopper else False
         last = stop or epoch == cfg.epochs - 1
+        due = (epoch + 1) % cfg.checkpoint_every == 0 or last
+        # ZeRO: every worker takes part in gathering the weights and writes its optimizer shard.
+        weights = zero.full_state_dict(student) if cfg.zero_stage and due else None
         with tempfile.TemporaryDirectory() as tmp:
             ckpt = None
-            if rank == 0 and ((epoch + 1) % cfg.checkpoint_every == 0 or last):
+            if due and rank == 0:
                 state = dict(metrics, strategy=job.strategy, **({"early_stopping": stopper.state_dict()} if stopper else {}))
                 save_student(
-                    tmp, _plain(student), job.model_spec, state, optimizer, _unwrap(strategy) if strategy is not None else None, teaching.state_dict()
+                    tmp, _plain(student), job.model_spec, state, None if cfg.zero_stage else optimizer,
+                    _unwrap(strategy) if strategy is not None else None, teaching.state_dict(), weights,
                 )  # fmt: skip
+            if due and cfg.zero_stage:
+                zero.save_shard(student, tmp, rank)
+            if due and (rank == 0 or cfg.zero_stage):
                 ckpt = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(metrics, checkpoint=ckpt)
         if stop:
