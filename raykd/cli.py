@@ -1,7 +1,7 @@
 """The `raykd` command: one subcommand per run, each over the same typed config and stages.
 
     raykd run [--config run.yaml] [--set student.lr=1e-3] [flags]
-    raykd soft-targets | pseudo-label | born-again ...
+    raykd soft-targets | pseudo-label | born-again | transformer-distill ...
 
 Config and data errors print one line naming the field or file (exit 2); `--debug` shows the
 traceback. The pipelines in `pipelines/` call `main` with their subcommand.
@@ -14,7 +14,15 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from raykd.config import BornAgainConfig, ConfigError, PseudoLabelConfig, RunConfig, add_config_arguments, config_from_args
+from raykd.config import (
+    BornAgainConfig,
+    ConfigError,
+    PseudoLabelConfig,
+    RunConfig,
+    TransformerDistillConfig,
+    add_config_arguments,
+    config_from_args,
+)
 
 __all__ = ["COMMANDS", "main"]
 
@@ -45,6 +53,12 @@ def _born_again(cfg: RunConfig) -> Any:
     return run_born_again(cfg)  # type: ignore[arg-type]
 
 
+def _transformer_distill(cfg: RunConfig) -> Any:
+    from raykd.stages.transformer_distill import run_transformer_distill
+
+    return run_transformer_distill(cfg)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class Command:
     config: type[RunConfig]
@@ -57,6 +71,9 @@ COMMANDS: dict[str, Command] = {
     "soft-targets": Command(RunConfig, _soft_targets, "teacher → soft targets only (resumable; reused by every later student)"),
     "pseudo-label": Command(PseudoLabelConfig, _pseudo_label, "teachers on scarce labels pseudo-label the rest; students with and without them"),
     "born-again": Command(BornAgainConfig, _born_again, "Born-Again Networks: generations of one student, each the teacher of the next"),
+    "transformer-distill": Command(
+        TransformerDistillConfig, _transformer_distill, "a Transformer teacher's sentence embeddings → a smaller transformer, on packaged text"
+    ),
 }
 
 

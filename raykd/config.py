@@ -1,7 +1,7 @@
 """One typed run config (pydantic v2): YAML file + flags + `--set a.b.c=value`, checked before Ray.
 
-`RunConfig` holds every section of a distillation run; the pseudo-labeling and born-again runs
-extend it with a section of their own. Every level forbids unknown keys, every field has a type
+`RunConfig` holds every section of a distillation run; the pseudo-labeling, born-again and
+transformer-distill runs extend it with a section of their own. Every level forbids unknown keys, every field has a type
 and a range, and the components a run names (strategy, teacher kind, model specs) are checked
 against what their constructors take. Every error names the dotted path, the flag that sets it
 where there is one, and the value received, e.g.
@@ -32,8 +32,11 @@ __all__ = [
     "SoftTargetConfig",
     "StrategyConfig",
     "StudentConfig",
+    "TEXT_STRATEGIES",
     "TeacherConfig",
+    "TextSection",
     "TrackingConfig",
+    "TransformerDistillConfig",
     "add_config_arguments",
     "config_from_args",
     "load_config",
@@ -350,6 +353,100 @@ class BornAgainConfig(RunConfig):
         super().check()
         if self.student.strategy.name not in ("ResponseBased", "DecoupledKD"):
             _fail("student.strategy.name", self.student.strategy.name, "must be a logit strategy (ResponseBased or DecoupledKD): a generation teaches the next through its logits")
+        return self
+
+
+class TextSection(Section):
+    sentences: int | None = Field(None, ge=50)
+    """Use only the first N of the shuffled packaged sentences (quick runs and tests); None: all (~40k)."""
+    max_length: int = Field(64, ge=8, le=512)
+    """Tokens per sentence, [CLS] and [SEP] included; longer sentences are cut."""
+    val_sentences: int = Field(512, ge=8)
+    """Held out for each epoch's validation cosine, which picks the best checkpoint."""
+    test_sentences: int = Field(512, ge=8)
+    """Held out for the report's embedding cosine: never trained or validated on."""
+
+
+# Sentence-embedding losses and how they meet the teacher: the first three read its stored pooled
+# embedding as a one-layer output (or, with student.teacher_in_workers, its token states); the
+# attention-map loss needs its attention maps, so its teacher always runs in the workers.
+TEXT_STRATEGIES = ("HiddenStateDistillation", "ProgressiveDistillation", "DistilBERT", "AttentionBased")
+
+
+def _transformer_student() -> StudentConfig:
+    # The measured recipe (README, transformer section): a copy student on the stored pooled
+    # embeddings, Adam at 5e-4, 5% warm-up then cosine decay, per step, batches of 64 sentences.
+    return StudentConfig(
+        model={"type": "copy_transformer", "layers": [4, 5], "embedding_dim": 64, "max_positions": 128},
+        strategy=StrategyConfig(name="HiddenStateDistillation"),
+        ce_weight=0.0, epochs=2, batch_size=64, lr=5e-4, weight_decay=0.0, num_workers=1, cpus_per_worker=1.0, baseline=False,
+        schedules={"lr": {"kind": "cosine", "start": 5e-4, "end": 1e-6, "warmup": 0.1, "per": "step"}},
+    )  # fmt: skip
+
+
+class TransformerDistillConfig(RunConfig):
+    """A Transformer teacher's sentence embeddings into a smaller transformer, on packaged text.
+
+    `student.model` is a `copy_transformer` spec; which outputs it returns (`hidden_states`,
+    `attentions`) follows the strategy and is resolved here, as is `student.teacher_in_workers`
+    (always on for AttentionBased). Every student is scored by the cosine of its embedding to the
+    teacher's on `text.test_sentences` held-out sentences.
+    """
+
+    data: DataConfig = Field(default_factory=lambda: DataConfig(standardize=False))
+    teacher: TeacherConfig = Field(default_factory=lambda: TeacherConfig(kind="Transformer"))
+    soft_targets: SoftTargetConfig = Field(default_factory=lambda: SoftTargetConfig(k=1, batch_size=128))
+    student: StudentConfig = Field(default_factory=_transformer_student)
+    text: TextSection = Field(default_factory=TextSection)
+
+    FLAG_PATHS: ClassVar[dict[str, str]] = {
+        **{f: p for f, p in RunConfig.FLAG_PATHS.items() if not p.startswith(("data.", "teacher.", "soft_targets.k", "soft_targets.decode", "student.strategy.params."))},
+        "--sentences": "text.sentences",
+        "--max-length": "text.max_length",
+        "--split-seed": "data.split_seed",
+    }
+    SWITCHES: ClassVar[dict[str, tuple[str, Any]]] = {
+        "--use-gpu": ("student.use_gpu", True),
+        "--teacher-in-workers": ("student.teacher_in_workers", True),
+    }
+    COMMAND: ClassVar[str] = "transformer-distill"
+
+    @model_validator(mode="after")
+    def _resolve_student(self) -> "TransformerDistillConfig":
+        attention = self.student.strategy.name == "AttentionBased"
+        self.student.teacher_in_workers = self.student.teacher_in_workers or attention
+        if isinstance(self.student.model, dict) and self.student.model.get("type") == "copy_transformer":
+            online = self.student.teacher_in_workers
+            self.student.model = {**self.student.model, "hidden_states": online and not attention, "attentions": online and attention}
+        return self
+
+    def check(self) -> "TransformerDistillConfig":
+        model = self.student.model or {}
+        if model.get("type") != "copy_transformer":  # before the generic spec check, which would name a stray key
+            _fail("student.model", self.student.model, "must be a copy_transformer spec (its width and tokenizer are the teacher's)")
+        super().check()
+        if self.data.path is not None:
+            _fail("data.path", self.data.path, "must be unset: the sentences come from the installed packages (raykd.data.text)")
+        if self.data.standardize:
+            _fail("data.standardize", True, "must be false: token ids are not standardized")
+        if self.teacher.kind != "Transformer":
+            _fail("teacher.kind", self.teacher.kind, "must be Transformer (a Hugging Face encoder from a local directory)")
+        for key in ("max_length", "output_hidden_states", "output_attentions"):
+            if key in self.teacher.params:
+                _fail(f"teacher.params.{key}", self.teacher.params[key], "is set by the run: text.max_length, and token outputs only when the teacher runs in the workers")
+        strategy = self.student.strategy
+        if strategy.name not in TEXT_STRATEGIES:
+            _fail("student.strategy.name", strategy.name, f"is not a sentence-embedding strategy; choose one of {list(TEXT_STRATEGIES)}")
+        if strategy.name == "DistilBERT" and strategy.params.get("alpha_mlm", 2.0):
+            _fail("student.strategy.params.alpha_mlm", strategy.params.get("alpha_mlm", 2.0), "must be 0: DistilBERT's MLM term needs masked-token labels, and sentences have none")
+        if strategy.name == "AttentionBased" and strategy.params.get("mode") == "feature":
+            _fail("student.strategy.params.mode", "feature", "must be transformer or auto: the text run compares attention maps")
+        if self.student.ce_weight != 0:
+            _fail("student.ce_weight", self.student.ce_weight, "must be 0: sentences have no labels")
+        if self.student.baseline:
+            _fail("student.baseline", True, "must be false: there are no labels for a labels-only student")
+        if self.text.max_length > model.get("max_positions", 128):
+            _fail("text.max_length", self.text.max_length, f"exceeds the student's student.model.max_positions ({model.get('max_positions', 128)})")
         return self
 
 

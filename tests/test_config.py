@@ -167,3 +167,43 @@ def test_the_teacher_runs_in_the_workers_for_feature_strategies_or_when_asked():
     assert uses_stored_targets(load_config([]), n_data=100)
     assert not uses_stored_targets(load_config(["--strategy", "RelationBased"]), n_data=100)
     assert not uses_stored_targets(load_config(["--set", "student.teacher_in_workers=true"]), n_data=100)
+
+
+@pytest.mark.parametrize(
+    ("argv", "in_workers", "outputs"),
+    [
+        ([], False, (False, False)),  # HiddenStateDistillation on the stored pooled embedding
+        (["--strategy", "ProgressiveDistillation", "--set", "student.strategy.params={layer_mapping: [[1, 1]], hidden_weight: 2}"], False, (False, False)),
+        (["--strategy", "DistilBERT", "--set", "student.strategy.params.alpha_mlm=0"], False, (False, False)),
+        (["--strategy", "DistilBERT", "--set", "student.strategy.params.alpha_mlm=0", "--teacher-in-workers"], True, (True, False)),
+        (["--strategy", "AttentionBased"], True, (False, True)),  # attention maps: always in the workers
+    ],
+)
+def test_transformer_distill_selects_each_text_strategy_by_name(argv, in_workers, outputs):
+    from raykd.config import TransformerDistillConfig
+
+    cfg = load_config(argv, TransformerDistillConfig)
+    assert cfg.student.teacher_in_workers is in_workers
+    assert (cfg.student.model["hidden_states"], cfg.student.model["attentions"]) == outputs
+    assert cfg.student.model["type"] == "copy_transformer" and cfg.student.ce_weight == 0
+    strategies.build(cfg.student.strategy.name, **cfg.student.strategy.params)
+
+
+@pytest.mark.parametrize(
+    ("argv", "pattern"),
+    [
+        (["--strategy", "ResponseBased"], r"student\.strategy\.name \(--strategy\): 'ResponseBased' is not a sentence-embedding strategy"),
+        (["--strategy", "DistilBERT"], r"student\.strategy\.params\.alpha_mlm: 2\.0 must be 0"),
+        (["--set", "student.ce_weight=1"], r"student\.ce_weight: 1\.0 must be 0"),
+        (["--set", "data.path=."], r"data\.path: '\.' must be unset"),
+        (["--set", "teacher.params.max_length=32"], r"teacher\.params\.max_length: 32 is set by the run"),
+        (["--max-length", "256"], r"text\.max_length \(--max-length\): 256 exceeds the student's student\.model\.max_positions \(128\)"),
+        (["--sentences", "10"], r"text\.sentences \(--sentences\): Input should be greater than or equal to 50"),
+        (["--set", "student.model={type: mlp, hidden: [8]}"], r"student\.model: .* must be a copy_transformer spec"),
+    ],
+)
+def test_transformer_distill_refuses_bad_input_naming_the_field(argv, pattern):
+    from raykd.config import TransformerDistillConfig
+
+    with pytest.raises(ConfigError, match=pattern):
+        load_config(argv, TransformerDistillConfig)

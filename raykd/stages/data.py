@@ -26,6 +26,10 @@ class Data:
     standardize: bool
     input_stats: tuple[list[float], list[float]] | None
     """The train split's feature mean and std, when features are standardized."""
+    task = "classify"
+    """Labelled inputs, scored by accuracy (`raykd.stages.text.TextData` is the "embed" task)."""
+    pad_token_id = None
+    """Inputs are features, not padded token ids."""
 
     @property
     def num_features(self) -> int:

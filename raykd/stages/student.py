@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from raykd import strategies
 from raykd.config import StrategyConfig, StudentConfig
 from raykd.models import build_model, count_parameters
@@ -14,7 +16,7 @@ from raykd.stages.data import Data, default_architectures, model_spec
 from raykd.stages.run import Run, say
 from raykd.stages.soft_targets import SoftTargets
 from raykd.stages.teachers import TeacherStage
-from raykd.train import StudentJob, default_ce_weight, fit_student, load_student, needs_online_teacher
+from raykd.train import StudentJob, default_ce_weight, evaluate_embedding, fit_student, load_student, needs_online_teacher
 from raykd.train.teaching import in_loop_kind, trained_teacher
 from raykd.train.tracking import WandbRun
 
@@ -80,7 +82,7 @@ def train_student(
     teacher_config = None
     if teaching == "EMA":
         pass  # the student's own moving average, built in the workers
-    elif needs_online_teacher(built):
+    elif needs_online_teacher(built) and data.task == "classify":
         assert teacher is not None, "a feature strategy needs the run's teacher"
         teacher_config = {**teacher.config, "layers": run.cfg.teacher.layers or default_teacher_layers(teacher, layers)}
     elif strategy is not None and (cfg.teacher_in_workers or teaching == "Online"):
@@ -109,6 +111,8 @@ def train_student(
         steps_per_epoch=_steps_per_epoch(cfg, train_ds, data) if any(s.per == "step" for s in cfg.schedules.values()) else 1,
         teaching=teaching,
         teaching_params=dict(teacher.config) if teaching else {},
+        task=data.task,
+        pad_token_id=data.pad_token_id,
     )
     what = f"{strategy.name}{' ' + str(strategy.params) if strategy.params else ''}" if strategy else "labels only"
     what += f", {teacher.kind} teacher acting in the loop" if teaching else ""
@@ -124,12 +128,16 @@ def train_student(
         )
         model, _ = load_student(fit.best_checkpoint)
         trained = trained_teacher(teaching, teacher_config, spec, fit.best_checkpoint)
+        if data.task == "embed":
+            test = [{k: torch.as_tensor(data.test[k][i : i + 256]) for k in ("x", "features")} for i in range(0, len(data.test["x"]), 256)]
+            score = {"embedding_cosine": evaluate_embedding(model, test)["cosine"], "val_cosine": fit.best_score}
+        else:
+            score = {"accuracy": accuracy(predict_logits(model, data.test["x"]), data.test["label"]), "val_accuracy": fit.best_val_accuracy}
         result = {
             "strategy": strategy.name if strategy else None,
             "strategy_params": dict(strategy.params) if strategy else {},
             "ce_weight": ce_weight,
-            "accuracy": accuracy(predict_logits(model, data.test["x"]), data.test["label"]),
-            "val_accuracy": fit.best_val_accuracy,
+            **score,
             "epochs": fit.epochs,
             "epoch_seconds": float(fit.last_metrics.get("epoch_seconds", float("nan"))),
             "fit_seconds": round(fit.seconds, 2),
@@ -143,5 +151,9 @@ def train_student(
             # A teacher that trained with the student, as the kept checkpoint left it.
             "teacher_accuracy": accuracy(predict_logits(trained, data.test["x"]), data.test["label"]) if trained is not None else None,
         }
-        summary.update({"test_accuracy": f"{100 * result['accuracy']:.2f}%", "best_val": f"{100 * fit.best_val_accuracy:.2f}%", "curves": str(Path(fit.curves_png).relative_to(run.out))})
+        if data.task == "embed":
+            summary.update({"test_embedding_cosine": f"{result['embedding_cosine']:.4f}", "best_val_cosine": f"{fit.best_score:.4f}"})
+        else:
+            summary.update({"test_accuracy": f"{100 * result['accuracy']:.2f}%", "best_val": f"{100 * fit.best_val_accuracy:.2f}%"})
+        summary["curves"] = str(Path(fit.curves_png).relative_to(run.out))
     return result

@@ -1,4 +1,4 @@
-"""curves.png: a student's per-epoch loss and validation accuracy, from its metrics.csv."""
+"""curves.png: a student's per-epoch loss and validation accuracy (or embedding cosine), from its metrics.csv."""
 
 from __future__ import annotations
 
@@ -28,9 +28,11 @@ def plot_curves(metrics_csv: str | Path, out_png: str | Path, title: str) -> Pat
     if all(v > 0 for line in left.get_lines() for v in line.get_ydata()):
         left.set_yscale("log")  # a T²-scaled KD loss falls by orders of magnitude
     left.legend()
-    right.plot(epochs, [100 * r["val_accuracy"] for r in rows], color="tab:green", marker="." if len(rows) < 30 else None)
+    accuracy = "val_accuracy" in rows[0]
+    scores = [100 * r["val_accuracy"] if accuracy else r["val_cosine"] for r in rows]
+    right.plot(epochs, scores, color="tab:green", marker="." if len(rows) < 30 else None)
     right.set_xlabel("epoch")
-    right.set_ylabel("val accuracy (%)")
+    right.set_ylabel("val accuracy (%)" if accuracy else "val embedding cosine to the teacher")
     fig.suptitle(title)
     fig.tight_layout()
     out_png = Path(out_png)

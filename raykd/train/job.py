@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from raykd.config import StudentConfig
 from raykd.schedules import Schedule
@@ -42,3 +42,13 @@ class StudentJob:
     """An in-loop teacher kind (`raykd.train.teaching.in_loop_kind`): Adaptive, Curriculum, Online, EMA."""
     teaching_params: dict[str, Any] = field(default_factory=dict)
     """The teacher's params as resolved by the run (e.g. Adaptive's num_samples)."""
+    task: Literal["classify", "embed"] = "classify"
+    """classify: labels, scored by accuracy. embed: no labels; the student's output is a sentence
+    embedding, scored by its cosine to the teacher's stored one (the batches' `features` column)."""
+    pad_token_id: int | None = None
+    """Inputs `x` are token ids padded with this id: strategies get the attention mask rebuilt from them."""
+
+    @property
+    def score_metric(self) -> str:
+        """The validation metric (higher is better) that picks the best checkpoints."""
+        return "val_cosine" if self.task == "embed" else "val_accuracy"

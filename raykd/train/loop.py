@@ -6,9 +6,11 @@ Ray Train's data shards, reporting and checkpoints around them.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import tempfile
 import time
+from collections import OrderedDict
 from typing import Any, Iterable
 
 import numpy as np
@@ -25,8 +27,9 @@ from raykd.train.job import StudentJob
 from raykd.train.early_stopping import EarlyStopping
 from raykd.train import zero
 from raykd.train.teaching import build_teaching
+from raykd.tokens import token_inputs
 
-__all__ = ["train_student_loop", "student_loss", "default_ce_weight", "evaluate", "needs_online_teacher"]
+__all__ = ["train_student_loop", "student_loss", "default_ce_weight", "evaluate", "evaluate_embedding", "needs_online_teacher"]
 
 ONLINE_NEEDS = {"features", "attentions", "hidden_states"}
 
@@ -49,13 +52,15 @@ def student_loss(
     ce_weight: float = 0.0,
     teacher_out: ModelOutput | None = None,
     sample_weight: torch.Tensor | None = None,
+    pad_token_id: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """The loss of one batch and its parts: `distill` (the strategy on student vs teacher outputs)
     plus `ce_weight` times cross-entropy on the labels; without a strategy, cross-entropy alone.
     The teacher's outputs are `teacher_out` when given, else `teacher` runs on the batch, else the
     batch's stored soft targets are decoded. `sample_weight` (B,) weighs each sample's distillation
-    term (strategies with `weighs_samples`). `agreement` is the batch's top-1 agreement with the
-    teacher, where the teacher gives logits; `student_logits` (detached) are for the caller."""
+    term (strategies with `weighs_samples`). With `pad_token_id` (inputs are padded token ids) a
+    strategy that takes an `attention_mask` gets it. `agreement` is the batch's top-1 agreement
+    with the teacher, where both give class logits; `student_logits` (detached) are for the caller."""
     out = student(batch["x"])
     student_out = out if isinstance(out, ModelOutput) else ModelOutput(logits=out)
     if strategy is None:
@@ -69,19 +74,25 @@ def student_loss(
         if not getattr(_unwrap(strategy), "weighs_samples", False):
             raise ValueError(f"strategy {type(_unwrap(strategy)).__name__} takes no per-sample weights")
         extras["sample_weight"] = sample_weight
+    if pad_token_id is not None and "attention_mask" in inspect.signature(_unwrap(strategy).forward).parameters:
+        extras["attention_mask"] = token_inputs(batch["x"], pad_token_id)["attention_mask"]  # as the models cut it
     distill = strategy(student_out, teacher_out, batch.get("label"), **extras)
     parts = {"loss": distill, "distill": distill, "student_logits": student_out.logits.detach()}
     if ce_weight:
         parts["ce"] = F.cross_entropy(student_out.logits, batch["label"])
         parts["loss"] = distill + ce_weight * parts["ce"]
-    if teacher_out.logits is not None and teacher_out.logits.shape == student_out.logits.shape:
+    if "label" in batch and teacher_out.logits is not None and teacher_out.logits.shape == student_out.logits.shape:
         # top-1 agreement with the teacher on this batch (a measurement: no gradient)
         parts["agreement"] = (student_out.logits.detach().argmax(-1) == teacher_out.logits.argmax(-1)).float().mean()
     return parts
 
 
 def stored_teacher_output(batch: dict[str, torch.Tensor], num_classes: int, decode: str) -> ModelOutput:
-    """The teacher's logits of a batch, decoded from its stored top-k soft-target columns."""
+    """The teacher's logits of a batch, decoded from its stored top-k soft-target columns; for an
+    embedding teacher (only a `features` column), its stored pooled embedding as logits and feature."""
+    if "topk_values" not in batch and "features" in batch:
+        embedding = batch["features"].float()
+        return ModelOutput(logits=embedding, features=OrderedDict(embedding=embedding))
     logsumexp = batch.get("logsumexp")
     return ModelOutput(logits=decode_topk(batch["topk_values"], batch["topk_indices"], num_classes, mode=decode, logsumexp=logsumexp))
 
@@ -123,6 +134,22 @@ def evaluate(model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> di
         raise ValueError("the validation split is empty; lower the split fractions' sum or add data")
     ece = float((bins[1] - bins[2]).abs().sum() / total)
     return {"accuracy": correct / total, "loss": loss_sum / total, "ece": ece}
+
+
+@torch.inference_mode()
+def evaluate_embedding(model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
+    """Mean cosine between the model's output embedding and the teacher's (`features`) over all rows."""
+    model.eval()
+    total, count = 0.0, 0
+    for batch in batches:
+        out = model(batch["x"])
+        embedding = out.logits if isinstance(out, ModelOutput) else out
+        total += float(F.cosine_similarity(embedding.float(), batch["features"].float(), dim=-1).sum())
+        count += len(batch["x"])
+    model.train()
+    if count == 0:
+        raise ValueError("the validation split is empty; hold out more sentences")
+    return {"cosine": total / count}
 
 
 class ShardBatches:
@@ -206,7 +233,9 @@ def train_student_loop(config: dict[str, Any]) -> None:
 
     strategy = strategies.build(job.strategy, **job.strategy_params) if job.strategy else None
     online = strategy is not None and job.teacher_config is not None  # the teacher runs here, per batch
-    features = needs_online_teacher(strategy)
+    # Hooked features for the strategy; an embedding student returns its token states and
+    # attention maps itself, and stored embeddings stand in for the teacher's pooled output.
+    features = needs_online_teacher(strategy) and job.task == "classify"
     base = build_model(job.model_spec)
     if job.input_stats is not None:
         set_input_stats(base, *job.input_stats)
@@ -253,7 +282,7 @@ def train_student_loop(config: dict[str, Any]) -> None:
         if teacher_out is None:
             teacher_out = stored_teacher_output(batch, job.num_classes, job.decode)
         weight = teaching.sample_weight(batch, teacher_out)
-        return student_loss(student, strategy, batch, job.num_classes, None, job.decode, job.ce_weight, teacher_out, weight)
+        return student_loss(student, strategy, batch, job.num_classes, None, job.decode, job.ce_weight, teacher_out, weight, job.pad_token_id)
 
     def scheduled(progress: float) -> dict[str, float]:
         """Sets the learning rate and the strategy's scheduled parameters for this point of training."""
@@ -318,22 +347,19 @@ def train_student_loop(config: dict[str, Any]) -> None:
             batches += 1
             samples += len(batch["id"])
 
-        val = evaluate(student, val_batches.epoch(epoch))
+        val = (evaluate_embedding if job.task == "embed" else evaluate)(student, val_batches.epoch(epoch))
         taught = teaching.end_epoch(lambda model: evaluate(model, val_batches.epoch(epoch)))
-        val_accuracy = val["accuracy"]
         metrics = {
             "epoch": epoch,
             **{key: total / max(1, batches) for key, total in sums.items()},
             "samples_per_worker": samples,
-            "val_accuracy": val_accuracy,
-            "val_loss": val["loss"],
-            "val_ece": val["ece"],
+            **{f"val_{key}": value for key, value in val.items()},
             **{key: value for key, value in at_start.items() if key != "lr"},
             "lr": at_start.get("lr", cfg.lr),
             **taught,
             "epoch_seconds": time.perf_counter() - epoch_start,
         }
-        stop = stopper.step(val_accuracy) if stopper else False
+        stop = stopper.step(metrics[job.score_metric]) if stopper else False
         last = stop or epoch == cfg.epochs - 1
         due = (epoch + 1) % cfg.checkpoint_every == 0 or last
         # ZeRO: every worker takes part in gathering the weights and writes its optimizer shard.

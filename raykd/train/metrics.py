@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 __all__ = ["MetricsLog", "EpochPrinter", "read_metrics", "format_epoch"]
 
-FIRST_COLUMNS = ("epoch", "loss", "distill", "ce", "agreement", "val_accuracy", "val_loss", "val_ece", "lr", "epoch_seconds")
+FIRST_COLUMNS = ("epoch", "loss", "distill", "ce", "agreement", "val_accuracy", "val_loss", "val_ece", "val_cosine", "lr", "epoch_seconds")
 KNOWN = set(FIRST_COLUMNS)
 
 
@@ -70,7 +70,8 @@ def format_epoch(name: str, row: dict[str, float], epochs: int, mean_seconds: fl
     parts = [f"{name} epoch {epoch}/{epochs}", f"loss {row['loss']:.4f}"]
     parts += [f"{k} {row[k]:.4f}" for k in ("distill", "ce") if k in row]
     parts += [f"agree {100 * row['agreement']:.1f}%"] if "agreement" in row else []
-    parts += [f"val_acc {100 * row['val_accuracy']:.2f}%", f"ece {row['val_ece']:.3f}"]
+    parts += [f"val_acc {100 * row['val_accuracy']:.2f}%", f"ece {row['val_ece']:.3f}"] if "val_accuracy" in row else []
+    parts += [f"val_cos {row['val_cosine']:.4f}"] if "val_cosine" in row else []
     parts += [f"{k} {row[k]:.3g}" for k in sorted(row) if k not in KNOWN]  # scheduled strategy parameters
     parts += [f"lr {row['lr']:.2e}", f"{row['epoch_seconds']:.2f}s"] if "lr" in row else [f"{row['epoch_seconds']:.2f}s"]
     remaining = (epochs - epoch) * mean_seconds

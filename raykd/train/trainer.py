@@ -21,6 +21,9 @@ __all__ = ["StudentFit", "fit_student"]
 class StudentFit:
     best_checkpoint: str
     best_val_accuracy: float
+    """NaN for an embedding student, which is scored by `best_score` (val_cosine) alone."""
+    best_score: float
+    """The best checkpoint's `job.score_metric`: val_accuracy, or val_cosine for embeddings."""
     epochs: int
     """Epochs trained (fewer than configured when early stopping ended the run)."""
     last_metrics: dict[str, Any]
@@ -88,7 +91,7 @@ def fit_student(
             name=name,
             storage_path=str(Path(storage_path).resolve()),
             checkpoint_config=ray.train.CheckpointConfig(
-                num_to_keep=cfg.keep_best, checkpoint_score_attribute="val_accuracy", checkpoint_score_order="max"
+                num_to_keep=cfg.keep_best, checkpoint_score_attribute=job.score_metric, checkpoint_score_order="max"
             ),
             failure_config=ray.train.FailureConfig(max_failures=cfg.max_failures),
             callbacks=[MetricsLog(metrics_csv)],
@@ -101,12 +104,13 @@ def fit_student(
     )
     with tracker or contextlib.nullcontext(), EpochPrinter(metrics_csv, name, cfg.epochs, emit, on_row=tracker.log if tracker else None):
         result = trainer.fit()
-    best, best_metrics = max(result.best_checkpoints, key=lambda pair: pair[1]["val_accuracy"])
+    best, best_metrics = max(result.best_checkpoints, key=lambda pair: pair[1][job.score_metric])
     rows = read_metrics(metrics_csv)
     curves = plot_curves(metrics_csv, run_dir / "curves.png", f"{name}: {job.strategy or 'labels only'}")
     return StudentFit(
         best_checkpoint=best.path,
-        best_val_accuracy=float(best_metrics["val_accuracy"]),
+        best_val_accuracy=float(best_metrics.get("val_accuracy", "nan")),
+        best_score=float(best_metrics[job.score_metric]),
         epochs=len(rows),
         last_metrics=rows[-1] if rows else {},
         metrics_csv=str(metrics_csv),

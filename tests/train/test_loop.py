@@ -130,3 +130,42 @@ def test_residual_decode_spreads_the_missing_mass_over_the_other_classes():
     s = torch.log_softmax(model(batch["x"]).detach(), dim=-1)
     expected = sum(sum(p * (math.log(p) - float(s[i, c])) for c, p in enumerate(p_t)) for i in range(6)) / 6
     assert float(loss) == pytest.approx(expected, rel=1e-3)
+
+
+def test_an_embedding_batch_reads_stored_features_and_gets_its_attention_mask():
+    """Text batches: `x` padded ids, `features` the teacher's stored embedding, no labels; a
+    strategy that takes an attention mask gets the one rebuilt from the ids."""
+    from raykd.outputs import ModelOutput
+    from raykd.train import evaluate_embedding
+    from raykd.train.loop import stored_teacher_output
+
+    seen = {}
+
+    class Strategy(torch.nn.Module):
+        requires = frozenset({"hidden_states"})
+
+        def forward(self, student, teacher, labels=None, attention_mask=None):
+            seen.update(labels=labels, mask=attention_mask, teacher=teacher)
+            return (student.logits - teacher.logits).pow(2).mean()
+
+    class Student(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(10, 4)
+
+        def forward(self, x):
+            return ModelOutput(logits=self.embed(x.long()).mean(1))
+
+    torch.manual_seed(0)
+    x = torch.tensor([[5, 6, 0, 0], [7, 0, 0, 0]], dtype=torch.int32)
+    features = torch.randn(2, 4).half()
+    batch = {"id": torch.arange(2), "x": x, "features": features}
+    parts = student_loss(Student(), Strategy(), batch, 4, pad_token_id=0)
+    assert seen["labels"] is None and "agreement" not in parts and "ce" not in parts
+    assert seen["mask"].tolist() == [[1, 1], [1, 0]]  # padding columns shared by every row are cut
+    torch.testing.assert_close(seen["teacher"].features["embedding"], features.float())
+    assert stored_teacher_output(batch, 4, "renormalize").logits.dtype == torch.float32
+    student = Student()
+    expected = torch.nn.functional.cosine_similarity(student(x).logits, features.float()).mean()
+    got = evaluate_embedding(student, [{"x": x[:1], "features": features[:1]}, {"x": x[1:], "features": features[1:]}])
+    assert got["cosine"] == pytest.approx(float(expected), rel=1e-6)
