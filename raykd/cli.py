@@ -24,6 +24,8 @@ from raykd.config import (
     config_from_args,
 )
 
+from raykd.search.space import SearchConfig
+
 __all__ = ["COMMANDS", "main"]
 
 
@@ -59,6 +61,12 @@ def _transformer_distill(cfg: RunConfig) -> Any:
     return run_transformer_distill(cfg)  # type: ignore[arg-type]
 
 
+def _tune(cfg: RunConfig) -> Any:
+    from raykd.stages.search import run_search
+
+    return run_search(cfg)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class Command:
     config: type[RunConfig]
@@ -74,6 +82,7 @@ COMMANDS: dict[str, Command] = {
     "transformer-distill": Command(
         TransformerDistillConfig, _transformer_distill, "a Transformer teacher's sentence embeddings → a smaller transformer, on packaged text"
     ),
+    "tune": Command(SearchConfig, _tune, "Ray Tune search over strategies × temperature/alpha schedules, the teacher run once"),
 }
 
 

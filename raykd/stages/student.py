@@ -66,10 +66,12 @@ def train_student(
     soft: SoftTargets | None = None,
     train_ds: Any = None,
     seed: int | None = None,
+    report_to_tune: bool = False,
 ) -> dict[str, Any]:
     """One student: with `strategy` on the train split joined with its soft targets (or with the
     teacher run inside each worker, for strategies that need its features), or on labels only
-    (`strategy=None`, on `train_ds` when given). Returns its report entry."""
+    (`strategy=None`, on `train_ds` when given). Returns its report entry. `report_to_tune`: the
+    student is a Ray Tune trial's, and each epoch's metrics go to Tune as well."""
     cfg = run.cfg.student
     seed = run.cfg.seed if seed is None else seed
     spec = model_spec(data, cfg.model or default_architectures(data)[1])
@@ -124,7 +126,8 @@ def train_student(
             {"student": name, **run.cfg.model_dump(mode="json")}, tracking.wandb_mode,
         ) if tracking.wandb else None  # fmt: skip
         fit = fit_student(
-            job, train_ds, data.splits["val"], name=name, storage_path=run.out / "checkpoints", run_dir=run.out / name, emit=say, tracker=tracker
+            job, train_ds, data.splits["val"], name=name, storage_path=run.out / "checkpoints", run_dir=run.out / name, emit=say, tracker=tracker,
+            report_to_tune=report_to_tune,
         )
         model, _ = load_student(fit.best_checkpoint)
         trained = trained_teacher(teaching, teacher_config, spec, fit.best_checkpoint)

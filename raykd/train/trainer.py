@@ -61,6 +61,7 @@ def fit_student(
     run_dir: str | Path,
     emit: Callable[[str], None] = print,
     tracker: WandbRun | None = None,
+    report_to_tune: bool = False,
 ) -> StudentFit:
     """Trains on `job.config.num_workers` DDP workers (train split across them, val whole to each).
 
@@ -69,6 +70,7 @@ def fit_student(
     """
     import ray.train
     from ray.train.torch import TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
 
     cfg = job.config
     run_dir = Path(run_dir)
@@ -94,7 +96,8 @@ def fit_student(
                 num_to_keep=cfg.keep_best, checkpoint_score_attribute=job.score_metric, checkpoint_score_order="max"
             ),
             failure_config=ray.train.FailureConfig(max_failures=cfg.max_failures),
-            callbacks=[MetricsLog(metrics_csv)],
+            # Inside a Tune trial its scheduler sees every epoch (Train V2's bridge to Tune).
+            callbacks=[MetricsLog(metrics_csv), *([TuneReportCallback()] if report_to_tune else [])],
             # Ray Train's INFO lines (worker group start, every checkpoint and report) drown the
             # per-epoch lines; warnings and errors still show.
             logging_config=ray.train.LoggingConfig(log_level="WARNING"),

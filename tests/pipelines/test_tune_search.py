@@ -1,0 +1,105 @@
+"""`raykd tune`: a real Ray Tune search on the shared Ray session, its driver killed and restored."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from raykd.config import ConfigError, RunConfig, load_config
+from raykd.search import SearchConfig
+
+SEARCH = {
+    "data": {"limit": 300},
+    "teacher": {"epochs": 3},
+    "student": {"epochs": 2},
+    "tracking": {"wandb": False},
+    "search": {
+        "strategies": ["ResponseBased", "DecoupledKD"],
+        "temperature": {"kinds": ["constant", "linear"], "start": {"low": 2, "high": 8}, "end": {"low": 1, "high": 2}},
+        "alpha": {"kinds": ["constant"], "start": {"low": 0.5, "high": 0.9}},
+        "lr": {"low": 1.0e-3, "high": 1.0e-2, "log": True},
+        "num_samples": 3,
+        "scheduler": "fifo",
+        "max_concurrent": 1,
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("sets", "match"),
+    [
+        (["search.strategies=[Nope]"], r"search.strategies\[0\].*'Nope' is not a strategy"),
+        (["search.alpha={start: {low: 0.5, high: 1.5}}"], r"search.alpha: .* outside \[0, 1\]"),
+        (["search.temperature={kinds: [linear], start: {low: 2, high: 4}, end: {low: 0, high: 1}}"], "search.temperature: .*<= 0"),
+        (["search.num_samples=0"], "search.num_samples"),
+        (["search.strategies=[FeatureBased]", "search.temperature={start: {low: 1, high: 4}}"], "none of the chosen strategies"),
+        (["search.weights={beta: {low: 1, high: 8}}"], r"search.weights.beta: .*none of the chosen strategies \['ResponseBased'\]"),
+        (["search.temperature={kinds: [cosine], start: {low: 2, high: 4}}"], "give end"),
+    ],
+)
+def test_a_bad_search_space_is_refused_before_any_trial(sets, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config([a for s in sets for a in ("--set", s)], SearchConfig)
+
+
+def _finished_trials(out: Path) -> dict[str, int]:
+    """trial id → reports written, for the trials whose last report (with test accuracy) arrived."""
+    done = {}
+    for result in out.glob("search/*/result.json"):
+        lines = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
+        if any("test_accuracy" in line for line in lines):
+            done[lines[-1]["trial_id"]] = len(lines)
+    return done
+
+
+@pytest.mark.ray
+def test_a_search_killed_mid_way_resumes_and_writes_its_table_best_config_and_plots(ray_session, tmp_path):
+    from raykd.stages.search import run_search
+
+    config, out = tmp_path / "search.yaml", tmp_path / "run"
+    config.write_text(yaml.safe_dump(SEARCH))
+    env = {**os.environ, "RAY_ADDRESS": ray_session.get_runtime_context().gcs_address}
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "raykd.cli", "tune", "--config", str(config), "--output", str(out)],
+        env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 400
+        while not _finished_trials(out):
+            if driver.poll() is not None:
+                pytest.fail(f"the search ended before it could be killed:\n{driver.stdout.read()[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail("no trial finished within 400 s")
+            time.sleep(0.5)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+    finished = _finished_trials(out)
+    assert len(finished) < 3, "the driver was killed before the search ended"
+    time.sleep(2)  # the dead driver's trial actors go with it
+
+    report = run_search(load_config(["--config", str(config), "--output", str(out)], SearchConfig))
+
+    # Restored, not redone: a finished trial's result file holds the same reports as before.
+    assert {k: v for k, v in _finished_trials(out).items() if k in finished} == finished
+    rows = report["rows"]
+    assert len(rows) == 3 and [r["val_accuracy"] for r in rows] == sorted((r["val_accuracy"] for r in rows), reverse=True)
+    assert all(r["epochs"] == 2 and 0.0 < r["test_accuracy"] <= 1.0 for r in rows)
+    with open(out / "results.csv", newline="") as f:
+        assert [r["trial"] for r in csv.DictReader(f)] == [r["trial"] for r in rows]
+    assert "| strategy" in (out / "results.md").read_text()
+    best = load_config(["--config", str(out / "best_config.yaml")])
+    assert isinstance(best, RunConfig) and best.student.strategy.name == rows[0]["strategy"]
+    assert best.student.lr == pytest.approx(rows[0]["lr"]) and best.teacher.checkpoint == str(out / "teachers")
+    for png in ("accuracy_vs_temperature.png", "best_curves.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert report["teacher_seconds"] > 0
