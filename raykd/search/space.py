@@ -21,13 +21,23 @@ SCHEDULE_KINDS = ("constant", "linear", "cosine", "exponential")
 
 
 class Range(Section):
-    low: float
-    high: float
+    """A uniform draw from [low, high] (`log`: on a log scale), or a grid over `values` (every
+    value once per `num_samples`)."""
+
+    low: float | None = None
+    high: float | None = None
     log: bool = False
-    """Draw on a log scale (learning rates)."""
+    values: list[float] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> "Range":
+        if self.values is not None:
+            if self.low is not None or self.high is not None:
+                raise ValueError("give either values (a grid) or low and high (a draw), not both")
+            self.low, self.high = min(self.values), max(self.values)
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("give low and high (a draw) or values (a grid)")
         if not self.low <= self.high:
             raise ValueError(f"low must be <= high, got {self.low} and {self.high}")
         if self.log and self.low <= 0:
@@ -57,6 +67,8 @@ class ScheduleRange(Section):
 class SearchSection(Section):
     strategies: list[str] | None = None
     """Strategies to choose from; None: the run's `student.strategy.name` only."""
+    every_strategy: bool = False
+    """Try every strategy in turn (a grid: num_samples trials each) instead of drawing one per trial."""
     strategy_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Fixed parameters per strategy, e.g. `{DecoupledKD: {beta: 4}}`."""
     temperature: ScheduleRange | None = None
@@ -149,10 +161,13 @@ def param_space(cfg: SearchConfig) -> dict[str, Any]:
     from ray import tune
 
     def draw(r: Range) -> Any:
+        if r.values is not None:
+            return tune.grid_search(r.values)
         return tune.loguniform(r.low, r.high) if r.log else tune.uniform(r.low, r.high)
 
     s = cfg.search
-    space: dict[str, Any] = {"strategy": tune.choice(s.strategies or [cfg.student.strategy.name])}
+    names = s.strategies or [cfg.student.strategy.name]
+    space: dict[str, Any] = {"strategy": tune.grid_search(names) if s.every_strategy else tune.choice(names)}
     for key in ("temperature", "alpha"):
         schedule: ScheduleRange | None = getattr(s, key)
         if schedule is not None:
