@@ -103,3 +103,20 @@ def test_a_search_killed_mid_way_resumes_and_writes_its_table_best_config_and_pl
     for png in ("accuracy_vs_temperature.png", "best_curves.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report["teacher_seconds"] > 0
+
+
+def test_grids_and_draws_become_the_trials_run_configs():
+    from raykd.search import param_space, trial_config
+
+    cfg = load_config(
+        ["--set", "search.strategies=[ResponseBased, FeatureBased]", "--set", "search.every_strategy=true",
+         "--set", "search.temperature={kinds: [linear], start: {values: [4, 8]}, end: {low: 1, high: 2}}"],
+        SearchConfig,
+    )  # fmt: skip
+    space = param_space(cfg)
+    assert space["strategy"] == {"grid_search": ["ResponseBased", "FeatureBased"]} and space["temperature"]["start"] == {"grid_search": [4.0, 8.0]}
+    draw = {"strategy": "ResponseBased", "temperature": {"kind": "linear", "start": 8.0, "end": 1.5}}
+    run = trial_config(cfg, draw)
+    assert run.student.schedules["temperature"].endpoints() == (8.0, 1.5) and run.student.num_workers == 1
+    # FeatureBased has no temperature: its trial leaves the schedule out rather than failing.
+    assert "temperature" not in trial_config(cfg, {**draw, "strategy": "FeatureBased"}).student.schedules
