@@ -70,7 +70,10 @@ def train_student(
 ) -> dict[str, Any]:
     """One student: with `strategy` on the train split joined with its soft targets (or with the
     teacher run inside each worker, for strategies that need its features), or on labels only
-    (`strategy=None`, on `train_ds` when given). Returns its report entry. `report_to_tune`: the
+    (`strategy=None`, on `train_ds` when given). `data` may also be a `raykd.stages.text.TextData`
+    (task "embed": no labels; the teacher's stored embeddings stand in for its outputs unless
+    `student.teacher_in_workers`; scored by the embedding cosine to the teacher's on the test
+    split). Returns its report entry. `report_to_tune`: the
     student is a Ray Tune trial's, and each epoch's metrics go to Tune as well."""
     cfg = run.cfg.student
     seed = run.cfg.seed if seed is None else seed
