@@ -443,6 +443,10 @@ class TransformerDistillConfig(RunConfig):
             _fail("student.strategy.params.mode", "feature", "must be transformer or auto: the text run compares attention maps")
         if self.student.ce_weight != 0:
             _fail("student.ce_weight", self.student.ce_weight, "must be 0: sentences have no labels")
+        lr = self.student.schedules.get("lr")
+        if lr is not None and lr.start != self.student.lr:
+            # The default recipe schedules the learning rate per step: a changed student.lr alone would be ignored.
+            _fail("student.lr", self.student.lr, f"differs from student.schedules.lr.start ({lr.start:g}), which sets the learning rate at every step; set student.schedules.lr.start instead")
         if self.student.baseline:
             _fail("student.baseline", True, "must be false: there are no labels for a labels-only student")
         if self.text.max_length > model.get("max_positions", 128):

@@ -200,6 +200,7 @@ def test_transformer_distill_selects_each_text_strategy_by_name(argv, in_workers
         (["--max-length", "256"], r"text\.max_length \(--max-length\): 256 exceeds the student's student\.model\.max_positions \(128\)"),
         (["--sentences", "10"], r"text\.sentences \(--sentences\): Input should be greater than or equal to 50"),
         (["--set", "student.model={type: mlp, hidden: [8]}"], r"student\.model: .* must be a copy_transformer spec"),
+        (["--lr", "1e-3"], r"student\.lr \(--lr\): 0\.001 differs from student\.schedules\.lr\.start \(0\.0005\)"),
     ],
 )
 def test_transformer_distill_refuses_bad_input_naming_the_field(argv, pattern):
