@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from raykd.config import validate  # noqa: E402
 from raykd.search import SearchConfig, trial_config  # noqa: E402
 from raykd.stages import run_distill  # noqa: E402
 from raykd.stages.search import run_search  # noqa: E402
@@ -40,7 +41,7 @@ CNN = {"model": {"type": "cnn", "channels": [16, 32], "embed": 16}, "layers": ["
 
 
 def _search(work: Path, name: str, student: dict, search: dict) -> tuple[SearchConfig, dict]:
-    cfg = SearchConfig.model_validate({"output": str(work / name), "tracking": {"wandb": False}, "student": student, "search": search}).check()
+    cfg = validate(SearchConfig, {"output": str(work / name), "tracking": {"wandb": False}, "student": student, "search": search})
     start = time.perf_counter()
     report = run_search(cfg, name)
     return cfg, {**report, "wall": time.perf_counter() - start}

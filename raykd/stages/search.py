@@ -138,8 +138,8 @@ def _write(run: Run, cfg: SearchConfig, rows: list[dict[str, Any]], teacher_seco
         "",
         f"best: {rows[0]['strategy']}, temperature {rows[0]['temperature']}, alpha {rows[0]['alpha']} → {pct(rows[0][metric])} {metric}; "
         f"`raykd run --config {run.out / 'best_config.yaml'}` trains it again",
-        f"teacher and soft targets: {teacher_seconds:.1f}s once; {len(rows)} trials re-making them would have spent "
-        f"{len(rows) * teacher_seconds:.1f}s more than the search's {search_seconds:.1f}s",
+        f"teacher and soft targets: {teacher_seconds:.1f}s, once; re-made for each of the {len(rows)} trials they would "
+        f"add {len(rows) * teacher_seconds:.1f}s of teacher compute (the trials themselves took {search_seconds:.1f}s)",
     ]
     body = "\n".join(lines)
     report = {"rows": [{k: v for k, v in r.items() if k != "curve"} for r in rows], "best_config": str(run.out / "best_config.yaml"),
