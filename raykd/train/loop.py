@@ -177,7 +177,11 @@ class ShardBatches:
             raise RuntimeError("the shard is streamed; set student.cache_shards: true to hold it in memory")
         if self._tensors is None:
             parts = list(self.shard.iter_torch_batches(batch_size=4096, device=self.device))
-            self._tensors = {k: torch.cat([p[k] for p in parts]) for k in parts[0]} if parts else {}
+            tensors = {k: torch.cat([p[k] for p in parts]) for k in parts[0]} if parts else {}
+            # Rows arrive in the order Ray Data's join produced them, which varies run to run: by
+            # id, the seeded shuffles repeat whatever that order was.
+            by_id = torch.argsort(tensors["id"]) if tensors else None
+            self._tensors = {k: v[by_id] for k, v in tensors.items()}
         return self._tensors
 
     def epoch(self, epoch: int, rows: torch.Tensor | None = None) -> Iterable[dict[str, torch.Tensor]]:
