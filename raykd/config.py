@@ -503,7 +503,7 @@ def check_teaching(teacher: TeacherConfig, student: StudentConfig) -> None:
     """A teacher that acts during training fits the student's strategy and its own params hold."""
     from raykd import strategies
     from raykd.teachers.adaptive import AdaptiveWeights
-    from raykd.teachers.curriculum import SCORES, pacing_fraction
+    from raykd.teachers.curriculum import check_pacing
     from raykd.train.teaching import IN_LOOP_PARAMS, in_loop_kind
 
     kind = in_loop_kind(teacher.kind, teacher.params)
@@ -516,11 +516,7 @@ def check_teaching(teacher: TeacherConfig, student: StudentConfig) -> None:
         if kind == "Adaptive":
             AdaptiveWeights(2, **{"num_samples": 1, **chosen})
         elif kind == "Curriculum":
-            pacing_fraction(0, chosen.get("pacing", "linear"), chosen.get("start_fraction", 0.25), chosen.get("full_at_epoch", 5), chosen.get("num_steps", 4))
-            if chosen.get("score", "loss") not in SCORES:
-                raise ValueError(f"score must be one of {SCORES}, got {chosen['score']!r}")
-            if not 0 < chosen.get("start_fraction", 0.25) <= 1:
-                raise ValueError(f"start_fraction must be in (0, 1], got {chosen['start_fraction']}")
+            check_pacing(**chosen)
         elif kind == "EMA" and not 0 < float(chosen["ema_decay"]) < 1:
             raise ValueError(f"ema_decay must be in (0, 1), got {chosen['ema_decay']}")
     except (TypeError, ValueError) as err:

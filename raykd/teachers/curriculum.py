@@ -22,7 +22,7 @@ from raykd.teachers.base import Requirements, Teacher
 from raykd.teachers.common import as_teacher, teacher_from_checkpoint, to_tensor
 from raykd.teachers.registry import register
 
-__all__ = ["CurriculumTeacher", "PACINGS", "SCORES", "difficulty", "pacing_fraction"]
+__all__ = ["CurriculumTeacher", "PACINGS", "SCORES", "check_pacing", "difficulty", "pacing_fraction"]
 
 PACINGS = ("linear", "root", "step")
 SCORES = ("confidence", "loss")
@@ -54,6 +54,18 @@ def difficulty(logits: torch.Tensor, labels: torch.Tensor | None, score: str) ->
     return 1.0 - logits.softmax(-1).max(-1).values
 
 
+def check_pacing(pacing: str = "linear", start_fraction: float = 0.25, full_at_epoch: int = 5, num_steps: int = 4, score: str = "loss") -> None:
+    """The pacing and scoring a curriculum accepts, whether the teacher or the training loop paces."""
+    if pacing not in PACINGS:
+        raise ValueError(f"Curriculum pacing must be one of {PACINGS}, got {pacing!r}")
+    if score not in SCORES:
+        raise ValueError(f"Curriculum score must be one of {SCORES}, got {score!r}")
+    if not 0 < start_fraction <= 1:
+        raise ValueError(f"Curriculum start_fraction must be in (0, 1], got {start_fraction}")
+    if full_at_epoch < 1 or num_steps < 1:
+        raise ValueError(f"Curriculum needs full_at_epoch, num_steps >= 1; got {full_at_epoch}, {num_steps}")
+
+
 @register("Curriculum")
 class CurriculumTeacher(Teacher):
     """Wraps a teacher; `order(inputs, labels)` ranks a dataset, `subset(epoch)` paces it.
@@ -79,16 +91,9 @@ class CurriculumTeacher(Teacher):
     ) -> None:
         super().__init__()
         self.difficulty_feature = difficulty_feature
-        if pacing not in PACINGS:
-            raise ValueError(f"Curriculum pacing must be one of {PACINGS}, got {pacing!r}")
-        if score not in SCORES:
-            raise ValueError(f"Curriculum score must be one of {SCORES}, got {score!r}")
-        if not 0 < start_fraction <= 1:
-            raise ValueError(f"Curriculum start_fraction must be in (0, 1], got {start_fraction}")
-        if full_at_epoch < 1 or num_steps < 1 or batch_size < 1:
-            raise ValueError(
-                f"Curriculum needs full_at_epoch, num_steps, batch_size >= 1; got {full_at_epoch}, {num_steps}, {batch_size}"
-            )
+        check_pacing(pacing, start_fraction, full_at_epoch, num_steps, score)
+        if batch_size < 1:
+            raise ValueError(f"Curriculum needs batch_size >= 1, got {batch_size}")
         self.teacher = as_teacher(teacher, num_classes=num_classes)
         self.num_classes = self.teacher.num_classes
         self.pacing, self.start_fraction, self.full_at_epoch = pacing, start_fraction, full_at_epoch
