@@ -17,6 +17,15 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, ax, title: str, out_png: str | Path) -> Path:
+    ax.legend(fontsize="small")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return Path(out_png)
+
+
 def plot_temperature(rows: list[dict[str, Any]], metric: str, out_png: str | Path) -> Path:
     """One point per trial: its temperature (the schedule's start; constant schedules are flat)
     against its best `metric`, one colour per strategy; trials without a temperature sit at x=0."""
@@ -27,12 +36,7 @@ def plot_temperature(rows: list[dict[str, Any]], metric: str, out_png: str | Pat
         ax.scatter([r.get("temperature_start") or 0.0 for r in mine], [100 * r[metric] for r in mine], label=strategy)
     ax.set_xlabel("temperature (schedule start)")
     ax.set_ylabel(f"{metric} (%)")
-    ax.legend(fontsize="small")
-    ax.set_title("accuracy against temperature")
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return Path(out_png)
+    return _save(plt, fig, ax, "accuracy against temperature", out_png)
 
 
 def plot_best_curves(curves: dict[str, list[float]], metric: str, out_png: str | Path) -> Path:
@@ -43,9 +47,4 @@ def plot_best_curves(curves: dict[str, list[float]], metric: str, out_png: str |
         ax.plot(range(1, len(values) + 1), [100 * v for v in values], marker=".", label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{metric} (%)")
-    ax.legend(fontsize="small")
-    ax.set_title("best trials")
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return Path(out_png)
+    return _save(plt, fig, ax, "best trials", out_png)
