@@ -13,6 +13,8 @@ Kinds, with `t` the progress in [0, 1] over `epochs` (clamped after it):
 - step: start before epoch `at`, end from `at` on
 - progressive: `stages` equal stages, stage s holding start + (end - start) · s / stages — the
   `ProgressiveDistillation` of the tutorial seed (temperature 10 → 1, alpha 0.5 → 1)
+- piecewise: `values[e]` in epoch e (the last value after them): a schedule found by a search,
+  such as the values Population Based Training gave a trial's lineage epoch by epoch
 `warmup` epochs first ramp linearly from 0 to the schedule's value (learning-rate warm-up).
 """
 
@@ -24,7 +26,7 @@ from typing import Any, Literal, Mapping
 
 __all__ = ["KINDS", "PROGRESSIVE_DISTILLATION", "Schedule", "schedule_from"]
 
-KINDS = ("constant", "linear", "cosine", "exponential", "step", "progressive")
+KINDS = ("constant", "linear", "cosine", "exponential", "step", "progressive", "piecewise")
 
 # The tutorial seed's ProgressiveDistillation: 5 stages, temperature 10 → 1, alpha 0.5 → 1.
 PROGRESSIVE_DISTILLATION: dict[str, dict[str, Any]] = {
@@ -35,7 +37,7 @@ PROGRESSIVE_DISTILLATION: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class Schedule:
-    kind: Literal["constant", "linear", "cosine", "exponential", "step", "progressive"] = "constant"
+    kind: Literal["constant", "linear", "cosine", "exponential", "step", "progressive", "piecewise"] = "constant"
     start: float = 0.0
     """The value at the start (for constant: the value)."""
     end: float | None = None
@@ -49,10 +51,17 @@ class Schedule:
     warmup: float = 0.0
     """Epochs of linear ramp from 0 before the schedule starts (used for learning rates)."""
     per: Literal["epoch", "step"] = "epoch"
+    values: tuple[float, ...] | None = None
+    """piecewise: the value of each epoch."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {list(KINDS)}, got {self.kind!r}")
+        if (self.kind == "piecewise") != (self.values is not None) or (self.values is not None and not self.values):
+            raise ValueError("values (one per epoch) go with kind piecewise, and piecewise needs at least one")
+        if self.values is not None:
+            object.__setattr__(self, "values", tuple(float(v) for v in self.values))
+            object.__setattr__(self, "start", self.values[0])
         if self.kind == "step" and self.at is None:
             raise ValueError("a step schedule needs at (the epoch from which end holds)")
         if self.kind == "exponential" and (self.start <= 0 or (self.end is not None and self.end <= 0)):
@@ -72,7 +81,7 @@ class Schedule:
 
     def endpoints(self) -> tuple[float, float]:
         """The extreme values the schedule takes (for range checks)."""
-        return self.start, self.final
+        return (min(self.values), max(self.values)) if self.values else (self.start, self.final)
 
     def value(self, epoch: float, total_epochs: float) -> float:
         """The value at `epoch` (fractional for per-step schedules) of a run of `total_epochs`."""
@@ -83,6 +92,8 @@ class Schedule:
         return self._at(epoch - self.warmup, max(total_epochs - self.warmup, 1e-9))
 
     def _at(self, epoch: float, total_epochs: float) -> float:
+        if self.kind == "piecewise":
+            return self.values[min(max(math.floor(epoch), 0), len(self.values) - 1)]  # type: ignore[index]
         start, end = self.start, self.final
         if self.kind == "constant" or start == end:
             return start
@@ -100,7 +111,7 @@ class Schedule:
         return start + (end - start) * stage / self.stages
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if v is not None}
 
 
 def schedule_from(spec: Schedule | Mapping[str, Any] | float) -> Schedule:

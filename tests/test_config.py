@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from raykd import strategies
 from raykd.config import BornAgainConfig, ConfigError, PseudoLabelConfig, RunConfig, load_config, validate
 from raykd.stages.student import strategy_arguments
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def refused(argv, pattern, cls=RunConfig):
@@ -208,3 +211,11 @@ def test_transformer_distill_refuses_bad_input_naming_the_field(argv, pattern):
 
     with pytest.raises(ConfigError, match=pattern):
         load_config(argv, TransformerDistillConfig)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "pipelines").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads_and_passes_its_checks(path):
+    from raykd.search import SearchConfig
+
+    cfg = load_config(["--config", str(path)], SearchConfig if path.name.startswith("tune_") else RunConfig)
+    assert cfg.check() is cfg

@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 
 from raykd.config import ConfigError, RunConfig, Section, StrategyConfig, StudentConfig, _fail, check_strategy
 
-__all__ = ["Range", "ScheduleRange", "SearchSection", "SearchConfig", "param_space", "trial_config"]
+__all__ = ["Range", "ScheduleRange", "SearchSection", "SearchConfig", "param_space", "trial_config", "mutations", "clip_to_ranges"]
 
 SCHEDULE_KINDS = ("constant", "linear", "cosine", "exponential")
 
@@ -78,10 +78,19 @@ class SearchSection(Section):
     """Any other strategy parameter by name (a loss weight such as DecoupledKD's `beta`)."""
     num_samples: int = Field(8, ge=1)
     """Trials (the budget)."""
-    scheduler: Literal["asha", "fifo"] = "asha"
-    """asha stops trials that trail at each rung (epochs `grace_period`, ×`reduction_factor`)."""
+    scheduler: Literal["asha", "fifo", "pbt"] = "asha"
+    """asha stops trials that trail at each rung (epochs `grace_period`, ×`reduction_factor`);
+    pbt (Population Based Training) lets the trials in the bottom `quantile_fraction` take over a
+    top trial's weights and config every `perturbation_interval` epochs, then moves its
+    temperature, alpha, lr and weights within their ranges: the schedule is what PBT makes."""
     grace_period: int = Field(1, ge=1)
     reduction_factor: int = Field(2, ge=2)
+    perturbation_interval: int = Field(1, ge=1)
+    """pbt: epochs between a trial's chances to take over a better trial and move its values."""
+    quantile_fraction: float = Field(0.25, gt=0, le=0.5)
+    synch: bool = False
+    """pbt: wait for every trial to reach each interval (exact quantiles, idle workers) instead of
+    comparing a trial with the others' latest scores as it arrives."""
     metric: Literal["val_accuracy"] = "val_accuracy"
     """What trials are ranked and stopped by (validation accuracy, per epoch)."""
     max_concurrent: int = Field(2, ge=1)
@@ -139,6 +148,8 @@ def check_search(cfg: SearchConfig) -> None:
             _fail("search.alpha", s.alpha.model_dump(), f"reaches alpha outside [0, 1] ({low} .. {high})")
     if s.lr is not None and s.lr.low <= 0:
         _fail("search.lr", s.lr.model_dump(), "must stay > 0 (a learning rate)")
+    if s.scheduler == "pbt":
+        _check_pbt(cfg)
     searched = {k: v for k, v in {"temperature": s.temperature, "alpha": s.alpha, **s.weights}.items() if v is not None}
     for key, value in searched.items():
         takers = [n for n in names if key in _takes(n)]
@@ -150,6 +161,61 @@ def check_search(cfg: SearchConfig) -> None:
                     check_strategy(f"search.{key}", name, {**s.strategy_params.get(name, {}), key: bound})
                 except ConfigError as err:
                     raise ConfigError(f"search.{key}: {key}={bound} is refused by {name}: {str(err).rsplit('refuses it: ', 1)[-1]}") from None
+
+
+def _check_pbt(cfg: SearchConfig) -> None:
+    """PBT clones a trial's single training process and moves values it can set mid-run."""
+    s = cfg.search
+    for key in ("temperature", "alpha"):
+        schedule: ScheduleRange | None = getattr(s, key)
+        if schedule is not None and schedule.kinds != ["constant"]:
+            _fail(f"search.{key}.kinds", schedule.kinds, "must be [constant] with scheduler: pbt; PBT moves the value between intervals, which makes the schedule")
+    if not (s.temperature or s.alpha or s.lr or s.weights):
+        _fail("search.scheduler", "pbt", "has nothing to move: give search.temperature, alpha, lr or weights ranges")
+    if s.trial_workers != 1:
+        _fail("search.trial_workers", s.trial_workers, "must be 1 with scheduler: pbt (a trial trains in its own process so PBT can clone it; use one GPU per trial)")
+    if cfg.student.zero_stage:
+        _fail("student.zero_stage", cfg.student.zero_stage, "must be 0 with scheduler: pbt (ZeRO shards across workers; PBT trials train on one)")
+    if s.perturbation_interval >= cfg.student.epochs:
+        _fail("search.perturbation_interval", s.perturbation_interval, f"must be below student.epochs ({cfg.student.epochs}), or PBT never acts")
+
+
+def mutations(cfg: SearchConfig) -> dict[str, Any]:
+    """What PBT may move between intervals: the searched values, each within its range."""
+    from ray import tune
+
+    def domain(r: Range) -> Any:
+        if r.values is not None:
+            return list(r.values)
+        return tune.loguniform(r.low, r.high) if r.log else tune.uniform(r.low, r.high)
+
+    s = cfg.search
+    moved: dict[str, Any] = {key: {"start": domain(getattr(s, key).start)} for key in ("temperature", "alpha") if getattr(s, key)}
+    if s.lr is not None:
+        moved["lr"] = domain(s.lr)
+    if s.weights:
+        moved["weights"] = {k: domain(r) for k, r in s.weights.items()}
+    return moved
+
+
+def clip_to_ranges(cfg: SearchConfig) -> Any:
+    """PBT's explore step multiplies a value by 0.8 or 1.2 without bounds: this puts every moved
+    value back into its range (an alpha above 1 or a temperature below the floor is refused)."""
+    s = cfg.search
+    ranges = {("temperature", "start"): s.temperature and s.temperature.start, ("alpha", "start"): s.alpha and s.alpha.start, ("lr",): s.lr}
+    ranges.update({("weights", k): r for k, r in s.weights.items()})
+
+    def clip(config: dict[str, Any]) -> dict[str, Any]:
+        for path, r in ranges.items():
+            if r is None:
+                continue
+            holder = config
+            for key in path[:-1]:
+                holder = holder[key]
+            holder[path[-1]] = min(max(holder[path[-1]], r.low), r.high)
+        return config
+
+    return clip
 
 
 def _bounds(value: Range | ScheduleRange) -> tuple[float, float]:

@@ -5,6 +5,7 @@ per trial (Ray Train inside a Tune function trainable), then a table, the best c
 from __future__ import annotations
 
 import csv
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ from typing import Any
 import yaml
 
 from raykd.report import markdown_table, pct, write_report
+from raykd.search.lineage import lineage_config
 from raykd.search.plots import plot_best_curves, plot_temperature
-from raykd.search.space import SearchConfig, param_space, trial_config
+from raykd.search.space import SearchConfig, clip_to_ranges, mutations, param_space, trial_config
 from raykd.stages.data import Data, check_data, load_data
 from raykd.stages.distill import uses_stored_targets
 from raykd.stages.run import Run, open_run, say
@@ -34,32 +36,58 @@ def _trial(draw: dict[str, Any], *, search: SearchConfig, out: str, data: Data, 
     trial_dir.mkdir(parents=True, exist_ok=True)
     (trial_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     stored = soft if uses_stored_targets(cfg, len(data.train["id"])) else None
-    result = train_student(Run(cfg, trial_dir), data, "student", cfg.student.strategy, teacher, stored, report_to_tune=True)
-    tune.report({"val_accuracy": result["val_accuracy"], "test_accuracy": result["accuracy"]})  # the kept (best) checkpoint's
+    # PBT clones trial state through Tune checkpoints: the trial itself trains (one worker).
+    in_tune = "trial" if search.search.scheduler == "pbt" else "callback"
+    result = train_student(Run(cfg, trial_dir), data, "student", cfg.student.strategy, teacher, stored, in_tune=in_tune)
+    # The kept (best) checkpoint's scores, in a file: one more report to Tune would be one more
+    # iteration for its scheduler to act on (PBT would take over a finished trial).
+    (trial_dir / "score.json").write_text(json.dumps({"val_accuracy": result["val_accuracy"], "test_accuracy": result["accuracy"]}))
 
 
-def _row(result: Any, search: SearchConfig) -> dict[str, Any]:
+def _scheduler(cfg: SearchConfig) -> Any:
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
+
+    s = cfg.search
+    if s.scheduler == "asha":
+        return ASHAScheduler(time_attr="training_iteration", max_t=cfg.student.epochs, grace_period=s.grace_period, reduction_factor=s.reduction_factor)
+    if s.scheduler == "pbt":
+        return PopulationBasedTraining(
+            time_attr="training_iteration", perturbation_interval=s.perturbation_interval, quantile_fraction=s.quantile_fraction,
+            hyperparam_mutations=mutations(cfg), custom_explore_fn=clip_to_ranges(cfg), synch=s.synch,
+        )  # fmt: skip
+    return FIFOScheduler()
+
+
+def _row(result: Any, search: SearchConfig, out: Path) -> dict[str, Any]:
     draw, frame = result.config, result.metrics_dataframe
+    trial = (result.metrics or {}).get("trial_id", Path(result.path).name)
+    score = out / "trials" / trial / "score.json"
     metric = search.search.metric
-    # One row per epoch (Ray Train's reports); the trial's last report holds its test accuracy.
+    # One row per epoch reported (a PBT trial that took over another repeats the epochs it took over).
     scores = frame[frame["epoch"].notna()][metric] if frame is not None and "epoch" in frame else []
     scheduled = trial_config(search, draw).student.schedules  # what this trial's strategy took
     temperature = draw.get("temperature") if "temperature" in scheduled else None
     alpha = draw.get("alpha") if "alpha" in scheduled else None
     return {
-        "trial": (result.metrics or {}).get("trial_id", Path(result.path).name),
+        "trial": trial,
         "strategy": draw["strategy"],
-        "temperature": _schedule_text(temperature),
+        "temperature": _moved_text(frame, "temperature") if search.search.scheduler == "pbt" and temperature else _schedule_text(temperature),
         "temperature_start": temperature["start"] if temperature else None,
-        "alpha": _schedule_text(alpha),
+        "alpha": _moved_text(frame, "alpha") if search.search.scheduler == "pbt" and alpha else _schedule_text(alpha),
         "lr": draw.get("lr", search.student.lr),
         "weights": draw.get("weights", {}),
         metric: float(max(scores)) if len(scores) else float("nan"),
-        "epochs": int(len(scores)),
-        "test_accuracy": (result.metrics or {}).get("test_accuracy"),
+        "epochs": int(frame["epoch"].max()) + 1 if len(scores) else 0,
+        "test_accuracy": json.loads(score.read_text())["test_accuracy"] if score.is_file() else None,  # None: stopped early by ASHA
         "curve": [float(v) for v in scores],
         "draw": draw,
     }
+
+
+def _moved_text(frame: Any, key: str) -> str:
+    """The values a PBT trial trained under, epoch by epoch (repeats folded)."""
+    values = [f"{v:.3g}" for v in frame[frame["epoch"].notna()][key]] if frame is not None and key in frame else []
+    return "PBT " + "→".join(v for i, v in enumerate(values) if i == 0 or v != values[i - 1]) if values else "—"
 
 
 def _schedule_text(draw: dict[str, Any] | None) -> str:
@@ -72,7 +100,6 @@ def run_search(cfg: SearchConfig, name: str = "tune_search") -> dict[str, Any]:
     """Teacher and soft targets once, then `search.num_samples` trials; resumes a search whose
     driver died when its directory is given again (`output`)."""
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     inputs = check_data(cfg.data)
     run = open_run(cfg, name)
@@ -83,14 +110,11 @@ def run_search(cfg: SearchConfig, name: str = "tune_search") -> dict[str, Any]:
     teacher_seconds = sum(run.seconds.get(k, 0.0) for k in ("teachers", "soft_targets"))
 
     s = cfg.search
-    scheduler = (
-        ASHAScheduler(time_attr="training_iteration", max_t=cfg.student.epochs + 1, grace_period=s.grace_period, reduction_factor=s.reduction_factor)
-        if s.scheduler == "asha"
-        else FIFOScheduler()
-    )
-    trainable = tune.with_resources(
-        tune.with_parameters(_trial, search=cfg, out=str(run.out), data=data, teacher=teacher, soft=soft), {"CPU": s.trial_cpus}
-    )
+    # A PBT trial trains in its own process, so it holds the student's resources itself.
+    resources = {"CPU": s.trial_cpus}
+    if s.scheduler == "pbt":
+        resources = {"CPU": max(s.trial_cpus, cfg.student.cpus_per_worker), **({"GPU": 1} if cfg.student.use_gpu else {})}
+    trainable = tune.with_resources(tune.with_parameters(_trial, search=cfg, out=str(run.out), data=data, teacher=teacher, soft=soft), resources)
     path = run.out / "search"
     with run.stage("search", f"{s.num_samples} trials, {s.scheduler}, {s.max_concurrent} at a time, metric {s.metric}") as summary:
         if tune.Tuner.can_restore(path):
@@ -101,15 +125,16 @@ def run_search(cfg: SearchConfig, name: str = "tune_search") -> dict[str, Any]:
                 trainable,
                 param_space=param_space(cfg),
                 tune_config=tune.TuneConfig(
-                    metric=s.metric, mode="max", num_samples=s.num_samples, scheduler=scheduler, max_concurrent_trials=s.max_concurrent
+                    metric=s.metric, mode="max", num_samples=s.num_samples, scheduler=_scheduler(cfg), max_concurrent_trials=s.max_concurrent
                 ),
-                run_config=tune.RunConfig(name="search", storage_path=str(run.out), verbose=0),
+                # PBT takes over a recent checkpoint of a better trial (Tune warns below 3 kept); each trial keeps its best itself.
+                run_config=tune.RunConfig(name="search", storage_path=str(run.out), verbose=0, checkpoint_config=tune.CheckpointConfig(num_to_keep=3)),
             )
         grid = tuner.fit()
         errors = [r.error for r in grid if r.error]
         if len(errors) == len(grid):
             raise RuntimeError(f"every trial failed; the first: {errors[0]}")
-        rows = sorted((_row(r, cfg) for r in grid if not r.error), key=lambda r: r[s.metric], reverse=True)
+        rows = sorted((_row(r, cfg, run.out) for r in grid if not r.error), key=lambda r: r[s.metric], reverse=True)
         summary.update({"trials": len(rows), "failed": len(errors), f"best_{s.metric}": pct(rows[0][s.metric])})
     return _write(run, cfg, rows, teacher_seconds)
 
@@ -125,7 +150,10 @@ def _write(run: Run, cfg: SearchConfig, rows: list[dict[str, Any]], teacher_seco
     with open(run.out / "results.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerows([header] + [[r["trial"], r["strategy"], r["temperature"], r["alpha"], r["lr"], r[metric], r["test_accuracy"], r["epochs"]] for r in rows])
-    best = trial_config(cfg, rows[0]["draw"]).model_dump(mode="json")
+    if cfg.search.scheduler == "pbt":
+        best = lineage_config(cfg, run.out / "search" / f"pbt_policy_{rows[0]['trial']}.txt", rows[0]["draw"]).model_dump(mode="json")
+    else:
+        best = trial_config(cfg, rows[0]["draw"]).model_dump(mode="json")
     # The best trial's student again, from the teacher this search trained (nothing retrained).
     best["teacher"]["checkpoint"] = best["teacher"]["checkpoint"] or (str(run.out / "teachers") if (run.out / "teachers").is_dir() else None)
     best["output"] = None

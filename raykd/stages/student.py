@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -66,15 +66,15 @@ def train_student(
     soft: SoftTargets | None = None,
     train_ds: Any = None,
     seed: int | None = None,
-    report_to_tune: bool = False,
+    in_tune: Literal["callback", "trial"] | None = None,
 ) -> dict[str, Any]:
     """One student: with `strategy` on the train split joined with its soft targets (or with the
     teacher run inside each worker, for strategies that need its features), or on labels only
     (`strategy=None`, on `train_ds` when given). `data` may also be a `raykd.stages.text.TextData`
     (task "embed": no labels; the teacher's stored embeddings stand in for its outputs unless
     `student.teacher_in_workers`; scored by the embedding cosine to the teacher's on the test
-    split). Returns its report entry. `report_to_tune`: the
-    student is a Ray Tune trial's, and each epoch's metrics go to Tune as well."""
+    split). Returns its report entry. `in_tune`: the student is a Ray Tune trial's, and each epoch
+    goes to Tune as well (`raykd.train.fit_student`)."""
     cfg = run.cfg.student
     seed = run.cfg.seed if seed is None else seed
     spec = model_spec(data, cfg.model or default_architectures(data)[1])
@@ -130,7 +130,7 @@ def train_student(
         ) if tracking.wandb else None  # fmt: skip
         fit = fit_student(
             job, train_ds, data.splits["val"], name=name, storage_path=run.out / "checkpoints", run_dir=run.out / name, emit=say, tracker=tracker,
-            report_to_tune=report_to_tune,
+            in_tune=in_tune,
         )
         model, _ = load_student(fit.best_checkpoint)
         trained = trained_teacher(teaching, teacher_config, spec, fit.best_checkpoint)

@@ -24,6 +24,7 @@ from raykd.outputs import FeatureExtractor, ModelOutput
 from raykd.soft_targets.codec import decode_topk
 from raykd.train.checkpoint import load_training_state, read_checkpoint, save_student
 from raykd.train.job import StudentJob
+from raykd.train.session import Session, TrainSession
 from raykd.train.early_stopping import EarlyStopping
 from raykd.train import zero
 from raykd.train.teaching import build_teaching
@@ -218,20 +219,19 @@ def _plain(module: nn.Module) -> nn.Module:
 
 
 def train_student_loop(config: dict[str, Any]) -> None:
-    import ray.train
-    import ray.train.torch
-
+    """A student's training: `config["job"]` (a `StudentJob`) run where `config["session"]` says
+    (a `TrialSession`), else in a Ray Train worker."""
     from raykd.models import set_input_stats
     from raykd.teachers import build_from_config
 
     job: StudentJob = config["job"]
+    session: Session = config.get("session") or TrainSession()
     cfg = job.config
     # Ray Train 2.60 sets the workers' root logger to INFO and logs every report and checkpoint
     # through loggers named by file path, which its LoggingConfig does not reach; the driver prints
     # one line per epoch instead.
     logging.getLogger().setLevel(logging.WARNING)
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    rank, world = session.world_rank, session.world_size
     torch.manual_seed(job.seed)
     np.random.seed(job.seed)
 
@@ -248,8 +248,8 @@ def train_student_loop(config: dict[str, Any]) -> None:
         raise ValueError(f"strategy {job.strategy} needs teacher features; the run has no teacher to run in the workers")
     teacher = build_from_config(job.teacher_config) if online else None
     # DDP, or a DeepSpeed engine made with the optimizer below (ZeRO shards what DDP replicates).
-    student = student.to(ray.train.torch.get_device()) if cfg.zero_stage else ray.train.torch.prepare_model(student)
-    device = ray.train.torch.get_device()
+    device = session.device
+    student = student.to(device) if cfg.zero_stage else session.prepare(student)
     if teacher is not None:
         teacher.to(device)
 
@@ -263,7 +263,7 @@ def train_student_loop(config: dict[str, Any]) -> None:
 
     stopper = EarlyStopping(cfg.min_delta, cfg.patience) if cfg.early_stopping else None
     start_epoch, resumed = 0, {}
-    checkpoint = ray.train.get_checkpoint()
+    checkpoint = session.checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as ckpt_dir:
             weights, state = read_checkpoint(ckpt_dir)
@@ -276,8 +276,8 @@ def train_student_loop(config: dict[str, Any]) -> None:
             teaching.load_state_dict(resumed["teaching"])
 
     optimizer: torch.optim.Optimizer | None = None
-    train_batches = ShardBatches(ray.train.get_dataset_shard("train"), cfg.batch_size, device, job.seed, job.cache_shards)
-    val_batches = ShardBatches(ray.train.get_dataset_shard("val"), 1024, device, job.seed, job.cache_shards, shuffle=False)
+    train_batches = ShardBatches(session.dataset("train"), cfg.batch_size, device, job.seed, job.cache_shards)
+    val_batches = ShardBatches(session.dataset("val"), 1024, device, job.seed, job.cache_shards, shuffle=False)
 
     def loss_of(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if strategy is None:
@@ -316,7 +316,7 @@ def train_student_loop(config: dict[str, Any]) -> None:
                         _unwrap(strategy).prepare(lambda: [teaching.teacher_output(b) for b in train_batches.epoch(0)])
                     if world > 1 and any(True for _ in strategy.parameters()):
                         # Some parts train only in some phases (a frozen paraphraser): let DDP skip them.
-                        strategy = ray.train.torch.prepare_model(strategy, parallel_strategy_kwargs={"find_unused_parameters": True})
+                        strategy = session.prepare(strategy, find_unused_parameters=True)
                     if "strategy" in resumed:
                         _unwrap(strategy).load_state_dict(resumed["strategy"])
                 params = list(student.parameters()) + (list(strategy.parameters()) if strategy is not None else [])
@@ -369,7 +369,6 @@ def train_student_loop(config: dict[str, Any]) -> None:
         # ZeRO: every worker takes part in gathering the weights and writes its optimizer shard.
         weights = zero.full_state_dict(student) if cfg.zero_stage and due else None
         with tempfile.TemporaryDirectory() as tmp:
-            ckpt = None
             if due and rank == 0:
                 state = dict(metrics, strategy=job.strategy, **({"early_stopping": stopper.state_dict()} if stopper else {}))
                 save_student(
@@ -378,8 +377,6 @@ def train_student_loop(config: dict[str, Any]) -> None:
                 )  # fmt: skip
             if due and cfg.zero_stage:
                 zero.save_shard(student, tmp, rank)
-            if due and (rank == 0 or cfg.zero_stage):
-                ckpt = ray.train.Checkpoint.from_directory(tmp)
-            ray.train.report(metrics, checkpoint=ckpt)
+            session.report(metrics, tmp if due and (rank == 0 or cfg.zero_stage) else None)
         if stop:
             break

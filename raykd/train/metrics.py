@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["MetricsLog", "EpochPrinter", "read_metrics", "format_epoch"]
+__all__ = ["MetricsTable", "MetricsLog", "EpochPrinter", "read_metrics", "format_epoch"]
 
 FIRST_COLUMNS = ("epoch", "loss", "distill", "ce", "agreement", "val_accuracy", "val_loss", "val_ece", "val_cosine", "lr", "epoch_seconds")
 KNOWN = set(FIRST_COLUMNS)
@@ -50,19 +50,30 @@ def _user_callback_base() -> type:
     return ray.train.UserCallback
 
 
-class MetricsLog(_user_callback_base()):  # type: ignore[misc]
-    """Rank 0's metrics of each report, one CSV row per epoch."""
+class MetricsTable:
+    """`metrics.csv`: one row per epoch, rewritten whole after each report (a retried epoch
+    replaces its row)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         # A run resumed from its checkpoints keeps the rows of the epochs it does not repeat.
         self.rows: dict[int, dict[str, Any]] = {int(r["epoch"]): r for r in read_metrics(self.path)}
 
-    def after_report(self, run_context, metrics: list[dict[str, Any]], checkpoint) -> None:
-        row = {k: v for k, v in metrics[0].items() if isinstance(v, (int, float))}
+    def add(self, metrics: dict[str, Any]) -> None:
+        row = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         self.rows[int(row["epoch"])] = row
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _write_rows(self.path, [self.rows[e] for e in sorted(self.rows)])
+
+
+class MetricsLog(_user_callback_base()):  # type: ignore[misc]
+    """Rank 0's metrics of each Ray Train report, into a `MetricsTable`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.table = MetricsTable(path)
+
+    def after_report(self, run_context, metrics: list[dict[str, Any]], checkpoint) -> None:
+        self.table.add(metrics[0])
 
 
 def format_epoch(name: str, row: dict[str, float], epochs: int, mean_seconds: float) -> str:
