@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
-import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,8 @@ def _scheduler(cfg: SearchConfig) -> Any:
     if s.scheduler == "asha":
         return ASHAScheduler(time_attr="training_iteration", max_t=cfg.student.epochs, grace_period=s.grace_period, reduction_factor=s.reduction_factor)
     if s.scheduler == "pbt":
+        # Its hint to reuse actors applies to class trainables with reset_config, not to a function trial.
+        warnings.filterwarnings("ignore", message="Consider boosting PBT performance")
         return PopulationBasedTraining(
             time_attr="training_iteration", perturbation_interval=s.perturbation_interval, quantile_fraction=s.quantile_fraction,
             hyperparam_mutations=mutations(cfg), custom_explore_fn=clip_to_ranges(cfg), synch=s.synch,
