@@ -50,6 +50,9 @@ def test_yaml_floats_without_a_dot_are_read_as_numbers(tmp_path):
         (["--num-workers", "0"], r"^student\.num_workers \(--num-workers\): .*greater than or equal to 1"),
         (["--k", "0"], r"^soft_targets\.k \(--k\)"),
         (["--decode", "spread"], r"^soft_targets\.decode \(--decode\): .*'renormalize' or 'residual'"),
+        (["--teacher-gpus", "-1"], r"^soft_targets\.num_gpus \(--teacher-gpus\): .*greater than or equal to 0"),
+        (["--teacher-cpus", "0"], r"^soft_targets\.num_cpus \(--teacher-cpus\): 0 with soft_targets\.num_gpus \(--teacher-gpus\) 0 leaves teacher actors no resource"),
+        (["--cpus-per-worker", "0"], r"^student\.cpus_per_worker \(--cpus-per-worker\): .*greater than 0"),
         (["--data", "/no/such/file.parquet"], r"^data\.path \(--data\): '/no/such/file\.parquet' does not exist"),
         (["--strategy", "Telepathy"], r"^student\.strategy\.name \(--strategy\): 'Telepathy' is not a strategy.*ResponseBased"),
         (["--alpha", "1.5"], r"^student\.strategy\.params\.alpha \(--alpha\): .*alpha must be in \[0, 1\], got 1\.5"),
@@ -219,3 +222,9 @@ def test_every_shipped_config_loads_and_passes_its_checks(path):
 
     cfg = load_config(["--config", str(path)], SearchConfig if path.name.startswith("tune_") else RunConfig)
     assert cfg.check() is cfg
+
+
+def test_teacher_actor_and_worker_resources_have_flags():
+    cfg = load_config(["--teacher-cpus", "0", "--teacher-gpus", "0.5", "--pool-size", "2", "--cpus-per-worker", "0.6"])
+    assert (cfg.soft_targets.num_cpus, cfg.soft_targets.num_gpus, cfg.soft_targets.pool_size) == (0.0, 0.5, 2)
+    assert cfg.student.cpus_per_worker == 0.6

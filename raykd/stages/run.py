@@ -52,7 +52,7 @@ def _check_resources(cfg: RunConfig) -> None:
     import ray
 
     gpus = ray.cluster_resources().get("GPU", 0)
-    wanted = {"student.use_gpu (--use-gpu)": 1.0 if cfg.student.use_gpu else 0.0, "soft_targets.num_gpus": cfg.soft_targets.num_gpus}
+    wanted = {"student.use_gpu (--use-gpu)": 1.0 if cfg.student.use_gpu else 0.0, "soft_targets.num_gpus (--teacher-gpus)": cfg.soft_targets.num_gpus}
     for where, need in wanted.items():
         if need > gpus:
             raise RunError(

@@ -120,6 +120,8 @@ def test_a_teacher_the_user_brings_is_the_one_used_and_nothing_is_trained(ray_se
 def test_use_gpu_without_gpus_fails_at_once(ray_session, tmp_path):
     with pytest.raises(RunError, match=r"student\.use_gpu \(--use-gpu\) asks for 1 GPU\(s\) but the Ray cluster has 0"):
         run_distill(load_config(["--use-gpu", "--output", str(tmp_path / "run")]))
+    with pytest.raises(RunError, match=r"soft_targets\.num_gpus \(--teacher-gpus\) asks for 0\.5 GPU\(s\) but the Ray cluster has 0"):
+        run_distill(load_config(["--teacher-gpus", "0.5", "--teacher-cpus", "0", "--output", str(tmp_path / "run")]))
     assert not (tmp_path / "run" / "teachers").exists()
 
 
