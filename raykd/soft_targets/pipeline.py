@@ -24,6 +24,7 @@ from raykd.soft_targets.actor import PRECISIONS, TeacherActor
 from raykd.soft_targets.codec import check_k
 from raykd.soft_targets.encoders import PartEncoder, TopKEncoder
 from raykd.soft_targets.schema import SoftTargetMeta
+from raykd.soft_targets.sizing import plan_pool
 from raykd.soft_targets.store import (
     COMPRESSIONS,
     check_compatible,
@@ -32,7 +33,7 @@ from raykd.soft_targets.store import (
     remove_temp_files,
     validate_exactly_once,
 )
-from raykd.teachers.base import Teacher
+from raykd.teachers.base import Requirements, Teacher
 
 __all__ = ["SoftTargetRun", "generate_parts", "generate_soft_targets", "collect_ids", "check_inputs"]
 
@@ -100,6 +101,7 @@ def generate_parts(
     precision: str = "auto",
     compression: str = "zstd",
     max_concurrent_calls: int = 2,
+    requirements: Requirements | None = None,
 ) -> SoftTargetRun:
     """Runs `encoder` on every id of `inputs` (a Ray Dataset with `id`, `x`) exactly once.
 
@@ -115,7 +117,8 @@ def generate_parts(
     last one's Parquet part while the teacher runs (the forward itself stays one at a time, under a
     lock): on 2 CPU cores that was worth ~10% over 1, and it keeps a GPU busy between batches.
     Inputs that are not materialised are read twice: once for the ids that the exact-once check
-    needs, once for the teachers.
+    needs, once for the teachers. `requirements` (the teacher's) raise each actor's resources to
+    what one replica needs; a pool the cluster cannot hold is refused first (`sizing.plan_pool`).
     """
     import ray.data
 
@@ -127,6 +130,7 @@ def generate_parts(
         raise ValueError(f"soft_targets.precision must be one of {PRECISIONS}, got {precision!r}")
     if compression not in COMPRESSIONS:
         raise ValueError(f"soft_targets.compression must be one of {COMPRESSIONS}, got {compression!r}")
+    pool_size, num_cpus, num_gpus = plan_pool(requirements, pool_size, num_cpus, num_gpus)
     start = time.perf_counter()
     check_inputs(inputs, tuple(columns))
     out_dir = Path(out_dir)

@@ -307,6 +307,7 @@ def run_seed(run: Run, data: Data, seed: int, unlabeled_inputs: Inputs | None) -
             num_cpus=st.num_cpus,
             num_gpus=st.num_gpus,
             columns=columns,
+            requirements=ensemble.requirements(),
         )
         table = with_accepted(read_pseudo_labels(labeling.path), threshold=p.threshold, per_class=p.per_class)
         pseudo_path = run.out / "pseudo_labels.parquet"

@@ -59,6 +59,7 @@ def make_soft_targets(run: Run, data: Data, teacher: TeacherStage, out: Path | N
             pool_size=cfg.pool_size,
             num_cpus=cfg.num_cpus,
             num_gpus=cfg.num_gpus,
+            requirements=built.requirements(),
         )
         soft_ds, _ = read_soft_targets(result.path)
         joined = join_with_inputs(data.splits["train"], soft_ds, expected_rows=len(data.train["id"]))

@@ -16,11 +16,31 @@ __all__ = ["Requirements", "Teacher"]
 
 @dataclass(frozen=True)
 class Requirements:
-    """What one replica needs, so an actor pool can be sized from it (Ray resource units)."""
+    """What one replica needs, so an actor pool can be sized from it (Ray resource units).
+
+    `num_cpus`, `num_gpus` and `memory_bytes` are the replica's own actor (the pool's member);
+    `helpers` are the actors it starts itself (pipeline stages, tensor-parallel peers), which the
+    pool must leave room for; `same_node` when they must share the member's node (their
+    collectives need the node's interconnect).
+    """
 
     num_cpus: float = 0.5
     num_gpus: float = 0.0
     memory_bytes: int = 0
+    helpers: tuple["Requirements", ...] = ()
+    same_node: bool = False
+
+    @property
+    def total_cpus(self) -> float:
+        return self.num_cpus + sum(h.total_cpus for h in self.helpers)
+
+    @property
+    def total_gpus(self) -> float:
+        return self.num_gpus + sum(h.total_gpus for h in self.helpers)
+
+    @property
+    def total_memory_bytes(self) -> int:
+        return self.memory_bytes + sum(h.total_memory_bytes for h in self.helpers)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -5,10 +5,17 @@ own Ray actor (holding only that stage's weights), and a batch is cut into micro
 stage to stage as chained ObjectRefs: stage i works on micro-batch m while stage i-1 works on m+1,
 so Ray pipelines them (GPipe-style inference, Huang et al. 2019). Built from a checkpoint, each
 actor reads only its own tensors from the safetensors file; the driver never holds the weights.
+A stage actor given GPUs (`stage_num_gpus`) runs its layers on its GPU.
 
-`backend="deepspeed"` (CUDA): `deepspeed.init_inference` with tensor parallelism over the GPUs
-of a node. `backend="zero"` (CUDA): ZeRO-Inference, ZeRO stage 3 with parameters offloaded to CPU
-memory and fetched layer by layer. DeepSpeed is imported only on those paths.
+`backend="tensor"` (CPU or GPU): `tp_size` ranks of one torch.distributed group (gloo, or NCCL
+when `stage_num_gpus` > 0), each holding a slice of every split Linear (`raykd.teachers.tensor_parallel`):
+rank 0 runs in the calling process (the soft-target pool's actor), the other ranks are Ray actors
+on its node.
+
+`backend="deepspeed"` (CUDA): `deepspeed.init_inference`; with `tp_size` > 1 over the ranks of the
+same actor group, split by the same plan. `backend="zero"` (CUDA): ZeRO-Inference, ZeRO stage 3
+with parameters offloaded to CPU memory and fetched layer by layer. DeepSpeed is imported only on
+those paths.
 """
 
 from __future__ import annotations
@@ -26,10 +33,12 @@ from raykd.teachers.base import Requirements, Teacher
 from raykd.teachers.common import base_model, module_bytes, to_tensor
 from raykd.teachers.neural_network import freeze
 from raykd.teachers.registry import register
+from raykd.teachers.tensor_parallel import TensorParallelGroup, deepspeed_policy, tensor_parallel_plan
 
 __all__ = ["DistributedTeacher", "BACKENDS", "pipeline_layers", "make_shard_plan", "StageModule"]
 
-BACKENDS = ("pipeline", "deepspeed", "zero")
+BACKENDS = ("pipeline", "tensor", "deepspeed", "zero")
+DTYPES = ("fp16", "bf16", "fp32")
 
 
 def pipeline_layers(model: nn.Module) -> "OrderedDict[str, nn.Module]":
@@ -167,32 +176,40 @@ def _stage_from_checkpoint(spec: dict[str, Any], weights: str, names: list[str],
 
 
 class _StageWorker:
-    """One pipeline stage inside a Ray actor."""
+    """One pipeline stage inside a Ray actor, on its GPU when Ray gave it one."""
 
-    def __init__(self, build: dict[str, Any], num_threads: int) -> None:
+    def __init__(self, build: dict[str, Any], num_threads: int, device: str = "cpu") -> None:
         torch.set_num_threads(max(1, num_threads))
+        if device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("pipeline stage actor was given GPUs (stage_num_gpus > 0) but sees no CUDA device")
+        self.device = torch.device(device)
         if "module" in build:
             self.stage = freeze(build["module"])
         else:
             self.stage = _stage_from_checkpoint(**build)
+        self.stage.to(self.device)
         self.param_bytes = module_bytes(self.stage)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        # Outputs go back to host memory: the object store carries them to the next stage's actor.
         with torch.inference_mode():
-            return self.stage(x)
+            out, feats = self.stage(x.to(self.device, non_blocking=True))
+            return out.cpu(), {name: value.cpu() for name, value in feats.items()}
 
     def info(self) -> dict[str, Any]:
-        return {"layers": self.stage.names, "param_bytes": self.param_bytes, "pid": os.getpid()}
+        return {"layers": self.stage.names, "param_bytes": self.param_bytes, "pid": os.getpid(), "device": str(self.device)}
 
 
 @register("Distributed")
 class DistributedTeacher(Teacher):
-    """A teacher split across Ray actors (pipeline) or GPUs (DeepSpeed TP / ZeRO-Inference).
+    """A teacher split across Ray actors (pipeline stages, tensor-parallel ranks) or GPUs
+    (DeepSpeed TP / ZeRO-Inference).
 
     Pipeline params: `plan` (number of stages, or a list of layer-name lists covering every layer
-    once, in order), `num_micro_batches`, `stage_num_cpus` / `stage_num_gpus` (Ray resources per
-    stage actor). Actors start on the first call (Ray must be initialised or initialisable) and
-    stop with `shutdown()` or when the teacher is garbage collected.
+    once, in order), `num_micro_batches`. Tensor params: `tp_size` (ranks per replica, default 2).
+    `stage_num_cpus` / `stage_num_gpus` are the Ray resources of each stage or rank actor.
+    Actors start on the first call (Ray must be initialised or initialisable) and stop with
+    `shutdown()` or when the teacher is garbage collected.
     """
 
     kind = "Distributed"
@@ -218,6 +235,8 @@ class DistributedTeacher(Teacher):
             raise ValueError(f"Distributed backend must be one of {BACKENDS}, got {backend!r}")
         if num_micro_batches < 1:
             raise ValueError(f"num_micro_batches must be >= 1, got {num_micro_batches}")
+        if dtype not in DTYPES:
+            raise ValueError(f"Distributed dtype must be one of {DTYPES}, got {dtype!r}")
         if (model is None) == (spec is None):
             raise ValueError("Distributed teacher takes either model= or spec= + weights= (a safetensors file)")
         self.backend = backend
@@ -241,7 +260,12 @@ class DistributedTeacher(Teacher):
         self._model_bytes = module_bytes(model)
         self._actors: list[Any] = []
         self._engine: nn.Module | None = None
-        if backend == "pipeline":
+        self._group: TensorParallelGroup | None = None
+        self.tp_size, self.dtype = tp_size, dtype
+        self.tensor_parallel = backend == "tensor" or (backend == "deepspeed" and (tp_size or 1) > 1)
+        if self.tensor_parallel:
+            self._init_tensor_parallel(model)
+        elif backend == "pipeline":
             chain = pipeline_layers(model)
             self.plan = make_shard_plan(list(chain), plan)
             unknown = [n for n in self.layers if n not in chain]
@@ -268,7 +292,21 @@ class DistributedTeacher(Teacher):
                 model = model.to_empty(device="cpu")
                 model.load_state_dict(load_file(self.weights))
             self._deepspeed_model = model  # wrapped lazily on first call (needs CUDA)
-            self.tp_size, self.dtype = tp_size, dtype
+
+    def _init_tensor_parallel(self, model: nn.Module) -> None:
+        if self.layers:
+            raise ValueError(
+                f"Distributed backend={self.backend!r} returns logits only (features stay split across ranks); "
+                "drop layers= or use backend='pipeline' for features"
+            )
+        self.tp_size = 2 if self.tp_size is None else int(self.tp_size)
+        if self.tp_size < 2:
+            raise ValueError(f"Distributed backend='tensor' needs tp_size >= 2 (ranks to split over), got {self.tp_size}")
+        self.plan = []
+        self.tp_plan = tensor_parallel_plan(model, self.tp_size)
+        if self.backend == "deepspeed":
+            deepspeed_policy(model, self.tp_plan)  # refuses a split DeepSpeed cannot make, before any GPU is asked for
+        self._tp_build = {"module": model} if self.spec is None else {"spec": self.spec, "weights": self.weights}
 
     @classmethod
     def from_config(
@@ -306,8 +344,9 @@ class DistributedTeacher(Teacher):
             ray.init()
         remote = ray.remote(_StageWorker)
         threads = max(1, int(self.stage_num_cpus))
+        device = "cuda" if self.stage_num_gpus > 0 else "cpu"
         self._actors = [
-            remote.options(num_cpus=self.stage_num_cpus, num_gpus=self.stage_num_gpus).remote(build, threads)
+            remote.options(num_cpus=self.stage_num_cpus, num_gpus=self.stage_num_gpus).remote(build, threads, device)
             for build in self._builds
         ]
 
@@ -351,16 +390,43 @@ class DistributedTeacher(Teacher):
         for a in self._actors:
             ray.kill(a)
         self._actors = []
+        if self._group is not None:
+            self._group.shutdown()
+            self._group = None
+
+    # ---- tensor parallel -----------------------------------------------------------------------
+    def _rank_num_gpus(self) -> float:
+        return max(self.stage_num_gpus, 1.0) if self.backend == "deepspeed" else self.stage_num_gpus
+
+    def _tensor_parallel(self, x: torch.Tensor) -> ModelOutput:
+        if self._group is None:
+            gpus = self._rank_num_gpus()
+            if gpus > 0:
+                self._need_cuda()
+            engine = "deepspeed" if self.backend == "deepspeed" else "torch"
+            self._group = TensorParallelGroup(self._tp_build, self.tp_plan, self.tp_size, self.stage_num_cpus, gpus, engine, self.dtype)
+        return ModelOutput(logits=self._group(x).to(x.device))
+
+    def rank_info(self) -> list[dict[str, Any]]:
+        """What each tensor-parallel rank holds (rank, process id, parameter bytes, device)."""
+        if self._group is None:
+            raise RuntimeError("the tensor-parallel group starts on the first batch; call the teacher first")
+        return self._group.info()
 
     # ---- DeepSpeed -----------------------------------------------------------------------------
+    def _need_cuda(self) -> None:
+        if not torch.cuda.is_available():
+            why = "DeepSpeed" if self.backend in ("deepspeed", "zero") else f"stage_num_gpus={self.stage_num_gpus:g}"
+            raise RuntimeError(
+                f"Distributed backend={self.backend!r} runs on CUDA GPUs ({why}); this process sees none. "
+                "Give the soft-target actors GPUs (soft_targets.num_gpus), or on CPU use backend='tensor' "
+                "(stage_num_gpus: 0, gloo) or backend='pipeline'"
+            )
+
     def _deepspeed(self) -> nn.Module:
         if self._engine is not None:
             return self._engine
-        if not torch.cuda.is_available():
-            raise RuntimeError(
-                f"Distributed backend={self.backend!r} runs on CUDA GPUs (DeepSpeed); this machine has none. "
-                "Use backend='pipeline' to shard over Ray actors on CPU"
-            )
+        self._need_cuda()
         import deepspeed  # lazy: CPU users never pay for it
 
         for k, v in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29511")):
@@ -368,11 +434,8 @@ class DistributedTeacher(Teacher):
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[self.dtype]
         model = self._deepspeed_model.eval()
         if self.backend == "deepspeed":
-            tp = self.tp_size or int(os.environ.get("WORLD_SIZE", "1"))
-            # The InferenceEngine shards Linear layers over `tp` ranks and moves the model to the GPU.
-            self._engine = deepspeed.init_inference(
-                model, tensor_parallel={"tp_size": tp}, dtype=dtype, replace_with_kernel_inject=False
-            )
+            # One GPU (tp_size > 1 goes through the rank group instead): kernels and dtype, no split.
+            self._engine = deepspeed.init_inference(model, dtype=dtype, replace_with_kernel_inject=False)
         else:
             config = {
                 "train_micro_batch_size_per_gpu": 1,
@@ -391,6 +454,8 @@ class DistributedTeacher(Teacher):
         x = to_tensor(inputs)
         if self.backend == "pipeline":
             return self._pipeline(x)
+        if self.tensor_parallel:
+            return self._tensor_parallel(x)
         engine = self._deepspeed()
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         x = x.to(device)
@@ -402,18 +467,25 @@ class DistributedTeacher(Teacher):
     def requirements(self) -> Requirements:
         if self.backend == "pipeline":
             # The driver holds no weights; each stage actor reserves its own resources.
-            return Requirements(num_cpus=0.25, num_gpus=0.0, memory_bytes=0)
-        return Requirements(num_cpus=1.0, num_gpus=float(self.tp_size or 1), memory_bytes=self._model_bytes)
+            return Requirements(num_cpus=0.25, num_gpus=0.0, memory_bytes=0, helpers=tuple(self.stage_requirements()))
+        if self.tensor_parallel:
+            # Rank 0 is the pool's own actor; its peers must share its node.
+            rank = Requirements(self.stage_num_cpus, self._rank_num_gpus(), self._model_bytes // self.tp_size)
+            return Requirements(rank.num_cpus, rank.num_gpus, rank.memory_bytes, helpers=(rank,) * (self.tp_size - 1), same_node=True)
+        return Requirements(num_cpus=1.0, num_gpus=1.0, memory_bytes=self._model_bytes)
 
     def stage_requirements(self) -> list[Requirements]:
         per = self._model_bytes // max(1, len(self.plan))
         return [Requirements(self.stage_num_cpus, self.stage_num_gpus, per) for _ in self.plan]
 
     def describe(self) -> dict[str, Any]:
+        if self.tensor_parallel:
+            return {**super().describe(), "backend": self.backend, "tp_size": self.tp_size, "tp_plan": self.tp_plan}
         return {**super().describe(), "backend": self.backend, "plan": self.plan, "num_micro_batches": self.num_micro_batches}
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_actors"] = []  # a copy starts its own stage actors
         state["_engine"] = None
+        state["_group"] = None
         return state

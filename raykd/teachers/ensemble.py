@@ -173,6 +173,8 @@ class EnsembleTeacher(Teacher):
             num_cpus=max(r.num_cpus for r in reqs),
             num_gpus=max(r.num_gpus for r in reqs),
             memory_bytes=sum(r.memory_bytes for r in reqs),
+            helpers=tuple(h for r in reqs for h in r.helpers),
+            same_node=any(r.same_node for r in reqs),
         )
 
     def describe(self) -> dict[str, Any]:
