@@ -1,7 +1,8 @@
 """Sizing the teacher actor pool from the teacher's `Requirements` and the cluster's nodes.
 
-Each pool actor reserves what the teacher asks for (at least the configured `num_cpus` /
-`num_gpus`), and room must remain for the actors a replica starts itself (pipeline stages,
+Each pool actor reserves the GPUs the teacher asks for (at least the configured `num_gpus`) and,
+on CPU, the CPUs too (at least `num_cpus`); a GPU actor keeps the configured `num_cpus`, since 0
+is how a user lets the GPU carry it. Room must also remain for the actors a replica starts itself (pipeline stages,
 tensor-parallel peers, on the same node when the teacher says so). A pool that cannot be placed
 is refused here, before any data is read, instead of waiting forever for resources.
 """
@@ -77,11 +78,12 @@ def plan_pool(
 ) -> PoolPlan:
     """The pool's size and per-actor resources; raises when `pool_size` replicas do not fit.
 
-    The pool actor takes the larger of the teacher's need and the configured `num_cpus` /
-    `num_gpus`; `requirements=None` checks the configured actor alone.
+    The pool actor takes the larger of the teacher's need and the configured `num_gpus`, and of
+    `num_cpus` when it has no GPU; `requirements=None` checks the configured actor alone.
     """
     req = requirements or Requirements(num_cpus=0.0)
-    own = replace(req, num_cpus=max(num_cpus, req.num_cpus), num_gpus=max(num_gpus, req.num_gpus))
+    gpus = max(num_gpus, req.num_gpus)
+    own = replace(req, num_cpus=num_cpus if gpus > 0 else max(num_cpus, req.num_cpus), num_gpus=gpus)
     nodes = cluster_nodes() if nodes is None else list(nodes)
     fits = replicas_that_fit(own, nodes)
     if pool_size > fits:

@@ -26,7 +26,9 @@ def test_helpers_anywhere_count_by_cluster_totals():
 
 
 def test_the_pool_actor_takes_what_the_teacher_needs():
-    assert plan_pool(TWO_GPU_REPLICA, 2, num_cpus=0.5, num_gpus=0.0, nodes=[Node(16, 4, 64 * GIB)]) == PoolPlan(2, 1.0, 1.0)
+    # A GPU actor keeps the configured CPUs (0 lets the GPU carry it); a CPU actor gets the teacher's.
+    assert plan_pool(TWO_GPU_REPLICA, 2, num_cpus=0.0, num_gpus=0.0, nodes=[Node(16, 4, 64 * GIB)]) == PoolPlan(2, 0.0, 1.0)
+    assert plan_pool(Requirements(num_cpus=1.0), 1, num_cpus=0.5, num_gpus=0.0, nodes=[Node(2.0)]) == PoolPlan(1, 1.0, 0.0)
     assert plan_pool(None, 4, num_cpus=0.5, num_gpus=0.0, nodes=[Node(2.0)]) == PoolPlan(4, 0.5, 0.0)
 
 
@@ -34,7 +36,7 @@ def test_a_teacher_that_cannot_fit_is_refused_with_the_numbers():
     with pytest.raises(ValueError) as info:
         plan_pool(TWO_GPU_REPLICA, 1, 0.5, 0.0, nodes=[Node(16, 1, 64 * GIB)] * 2)
     assert str(info.value) == (
-        "soft_targets.pool_size 1: the teacher needs 2 GPU, 2 CPU, 2.00 GiB memory per replica on one node (2 actors), "
+        "soft_targets.pool_size 1: the teacher needs 2 GPU, 1.5 CPU, 2.00 GiB memory per replica on one node (2 actors), "
         "the cluster has 2 node(s), in all 2 GPU, 32 CPU, 128.00 GiB memory; largest node 1 GPU, 16 CPU, 64.00 GiB memory, "
         "so it holds 0 replica(s); give the cluster a node that holds one replica, or a smaller teacher"
     )
