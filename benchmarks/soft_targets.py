@@ -56,7 +56,7 @@ import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 
 from raykd.models import build_model  # noqa: E402
-from raykd.soft_targets import SoftTargetMeta, generate_soft_targets, list_parts, teacher_fingerprint  # noqa: E402
+from raykd.soft_targets import SoftTargetMeta, generate_soft_targets, list_parts, stored_bytes, teacher_fingerprint  # noqa: E402
 from raykd.soft_targets.actor import autocast_context, pick_device  # noqa: E402
 from raykd.soft_targets.schema import to_table  # noqa: E402
 from raykd.teachers import build_from_config  # noqa: E402
@@ -141,8 +141,8 @@ def pipeline_run(ds, factory, meta: SoftTargetMeta, args, out: Path) -> dict:
     end = time.time()
     if run.rows != args.samples or run.new_rows != args.samples:
         raise RuntimeError(f"pipeline wrote {run.new_rows} new / {run.rows} rows, expected {args.samples}")
-    mtimes = sorted(p.stat().st_mtime for p in list_parts(out))
-    first_rows = pq.read_metadata(min(list_parts(out), key=lambda p: p.stat().st_mtime)).num_rows
+    mtimes = sorted(p.mtime.timestamp() for p in list_parts(out))
+    first_rows = pq.read_metadata(min(list_parts(out), key=lambda p: p.mtime_ns).path).num_rows
     streaming = (run.rows - first_rows) / max(mtimes[-1] - mtimes[0], 1e-9)
     return {
         "seconds": end - start,
@@ -284,7 +284,7 @@ def column_bytes(directory: Path) -> dict[str, int]:
     """Compressed bytes per column over every part, from the Parquet footers."""
     sizes: dict[str, int] = {}
     for part in list_parts(directory):
-        md = pq.read_metadata(part)
+        md = pq.read_metadata(part.path)
         for g in range(md.num_row_groups):
             rg = md.row_group(g)
             for c in range(rg.num_columns):
@@ -341,7 +341,7 @@ def quality(args) -> dict:
     start = time.perf_counter()
     for k in ks:  # the soft-target stage, one directory per k
         soft[k] = make_soft_targets(Run(variant(k), work / f"k{k}"), data, teacher)
-        sizes[k] = {"columns": column_bytes(soft[k].run.path), "file": sum(p.stat().st_size for p in list_parts(soft[k].run.path))}
+        sizes[k] = {"columns": column_bytes(soft[k].run.path), "file": stored_bytes(soft[k].run.path)}
     # float32 full logits: the same pipeline with full_logits on (the stage stores top-k only)
     ensemble = build_from_config(teacher.config)
     meta = SoftTargetMeta(teacher=ensemble.describe(), teacher_hash=teacher_fingerprint(ensemble), num_classes=data.num_classes,
@@ -350,7 +350,7 @@ def quality(args) -> dict:
                                  batch_size=args.batch_size)  # fmt: skip
     full_ds, _ = read_soft_targets(full.path)
     soft["full"] = SoftTargets(full, data.num_classes, join_with_inputs(data.splits["train"], full_ds.map_batches(full_logits_as_topk, batch_format="pyarrow"), expected_rows=n))
-    sizes["full"] = {"columns": column_bytes(full.path), "file": sum(p.stat().st_size for p in list_parts(full.path))}
+    sizes["full"] = {"columns": column_bytes(full.path), "file": stored_bytes(full.path)}
     soft_s = time.perf_counter() - start
 
     conditions: list[tuple[str, int | str | None, str | None, int]] = [("labels only", None, None, 0)]

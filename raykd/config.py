@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from raykd import storage
 from raykd.schedules import PROGRESSIVE_DISTILLATION, Schedule
 
 __all__ = [
@@ -206,7 +207,7 @@ class RunConfig(Section):
     seed: int = 0
     """Seeds teacher member i with seed+i and the student with seed."""
     output: str | None = None
-    """Run directory; default a new folder under runs/."""
+    """Run directory, a local path or a URI (s3://bucket/run, gs://...); default a new folder under runs/."""
 
     # flag -> dotted path; one table drives the parser and the error messages.
     FLAG_PATHS: ClassVar[dict[str, str]] = {
@@ -246,6 +247,8 @@ class RunConfig(Section):
         """The checks that need the registries: strategy and teacher parameters, model specs."""
         from raykd import teachers
 
+        if self.output is not None and (why := storage.check_location(self.output)):
+            _fail("output (--output)", self.output, why)
         if self.data.path is not None and not Path(self.data.path).exists():
             _fail("data.path", self.data.path, "does not exist; give a Parquet file or directory")
         check_strategy("student.strategy", self.student.strategy.name, self.student.strategy.params)
@@ -257,7 +260,7 @@ class RunConfig(Section):
                 if key not in accepted or key in ("checkpoint", "layers"):
                     where = "teacher.checkpoint / teacher.layers" if key in ("checkpoint", "layers") else f"one of {sorted(set(accepted) - {'checkpoint', 'layers'})}"
                     _fail(f"teacher.params.{key}", self.teacher.params[key], f"is not a parameter of teacher kind {self.teacher.kind}; use {where}")
-        if self.teacher.checkpoint is not None and not Path(self.teacher.checkpoint).is_dir():
+        if self.teacher.checkpoint is not None and not storage.is_dir(self.teacher.checkpoint):
             _fail("teacher.checkpoint", self.teacher.checkpoint, "is not a directory of teacher weights")
         for i, spec in enumerate(self.teacher.members or []):
             check_model_spec(f"teacher.members[{i}]", spec)

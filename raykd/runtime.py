@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -133,7 +134,11 @@ def init_ray(progress: str = "auto", **kwargs: Any):
     user_env = dict(runtime_env.get("env_vars", {}))
     warnings_filters = [*_WORKER_WARNING_FILTERS, user_env.get("PYTHONWARNINGS", os.environ.get("PYTHONWARNINGS", ""))]
     env["PYTHONWARNINGS"] = ",".join(f for f in warnings_filters if f)
-    runtime_env["env_vars"] = {**env, **{k: v for k, v in user_env.items() if k != "PYTHONWARNINGS"}}
+    env_vars = {**env, **{k: v for k, v in user_env.items() if k != "PYTHONWARNINGS"}}
+    # Inside `ray job submit`, ray.init refuses a variable that the job's runtime_env sets too;
+    # the job's value reaches every worker of the job already.
+    submitted = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR", "{}")).get("runtime_env") or {}
+    runtime_env["env_vars"] = {k: v for k, v in env_vars.items() if k not in (submitted.get("env_vars") or {})}
     kwargs.setdefault("logging_level", logging.WARNING)
     kwargs.setdefault("log_to_driver", True)
     started = False

@@ -24,3 +24,28 @@ def ray_session():
     ray = init_ray(num_cpus=RAY_TEST_CPUS, include_dashboard=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """A real S3-compatible server (moto's server mode) on a free port of 127.0.0.1, with the
+    environment that points pyarrow at it set for the module; `bucket(name)` creates a bucket."""
+    import pyarrow.fs as pafs
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "raykd-test",
+        "AWS_SECRET_ACCESS_KEY": "raykd-test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",  # no credential lookups beyond the environment
+    }
+    admin = pafs.S3FileSystem(endpoint_override=env["AWS_ENDPOINT_URL"], allow_bucket_creation=True)
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        yield {"env": env, "bucket": admin.create_dir}
+    server.stop()

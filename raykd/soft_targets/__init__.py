@@ -6,7 +6,7 @@ from raykd.soft_targets.encoders import PartEncoder, TopKEncoder
 from raykd.soft_targets.pipeline import SoftTargetRun, generate_parts, generate_soft_targets
 from raykd.soft_targets.reader import join_with_inputs, read_soft_targets
 from raykd.soft_targets.schema import SoftTargetMeta, teacher_fingerprint
-from raykd.soft_targets.store import list_parts, read_ids, validate_exactly_once
+from raykd.soft_targets.store import list_parts, read_ids, read_parts, stored_bytes, validate_exactly_once
 
 __all__ = [
     "PartEncoder",
@@ -22,7 +22,9 @@ __all__ = [
     "join_with_inputs",
     "list_parts",
     "read_ids",
+    "read_parts",
     "read_soft_targets",
+    "stored_bytes",
     "teacher_fingerprint",
     "validate_exactly_once",
 ]

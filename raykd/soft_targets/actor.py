@@ -23,12 +23,12 @@ import contextlib
 import os
 import threading
 import warnings
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
+from raykd import storage
 from raykd.soft_targets.encoders import PartEncoder
 from raykd.soft_targets.store import write_part
 from raykd.teachers.base import Teacher
@@ -82,7 +82,7 @@ class TeacherActor:
             torch.set_num_threads(max(1, int(threads)))
         self.teacher = teacher_factory().to(self.device).eval()
         self.encoder = encoder
-        self.out_dir = Path(out_dir)
+        self.fs, self.out_dir = storage.resolve(out_dir)  # once per actor, not per part
         self.precision = precision
         self.compression = compression
         autocast_context(self.device, precision)  # validates `precision` before the first batch
@@ -117,5 +117,5 @@ class TeacherActor:
                 table = self.encoder(batch, x, self.teacher)
             if self.device.type == "cuda":
                 torch.cuda.current_stream(self.device).synchronize()  # the staged copy is consumed
-        part = write_part(table, self.out_dir, self.compression)
-        return {"part": np.array([part.name]), "rows": np.array([table.num_rows], dtype=np.int64)}
+        part = write_part(table, self.out_dir, self.compression, filesystem=self.fs)
+        return {"part": np.array([part]), "rows": np.array([table.num_rows], dtype=np.int64)}

@@ -2,8 +2,9 @@
 
 Exactly once, also across failures:
 
-- Each batch becomes one Parquet part named by a hash of its ids, written to a hidden temp file
-  and renamed, so a killed writer leaves no partial part, and a batch that Ray retries after an
+- Each batch becomes one Parquet part named by a hash of its ids, written whole or not at all (a
+  renamed temp file on disk, one upload on object storage: `raykd.storage`), so a killed writer
+  leaves no partial part, and a batch that Ray retries after an
   actor dies (Ray Data restarts map actors and retries their tasks by default) lands on the same
   name instead of adding rows.
 - A rerun after the driver died reads the ids already written and sends only the missing ones
@@ -20,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from raykd import storage
 from raykd.soft_targets.actor import PRECISIONS, TeacherActor
 from raykd.soft_targets.codec import check_k
 from raykd.soft_targets.encoders import PartEncoder, TopKEncoder
@@ -133,8 +135,7 @@ def generate_parts(
     pool_size, num_cpus, num_gpus = plan_pool(requirements, pool_size, num_cpus, num_gpus)
     start = time.perf_counter()
     check_inputs(inputs, tuple(columns))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    storage.make_dir(out_dir)
     check_compatible(out_dir, encoder.metadata)
     remove_temp_files(out_dir)
     expected = collect_ids(inputs)
@@ -150,7 +151,7 @@ def generate_parts(
         fn_constructor_kwargs={
             "teacher_factory": teacher_factory,
             "encoder": encoder,
-            "out_dir": str(out_dir),
+            "out_dir": str(out_dir),  # a URI stays one: each actor resolves it
             "device": device,
             "threads": threads,
             "precision": precision,

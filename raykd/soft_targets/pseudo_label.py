@@ -25,11 +25,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
 from raykd.soft_targets.schema import METADATA_KEY
-from raykd.soft_targets.store import list_parts, read_identity
+from raykd.soft_targets.store import read_identity, read_parts
 from raykd.teachers.base import Teacher
 
 __all__ = [
@@ -104,7 +103,7 @@ def read_pseudo_labels(directory: str | Path) -> pa.Table:
         raise FileNotFoundError(f"{directory} holds no pseudo-label parts; run the labeling stage first")
     if identity.get("format") != PSEUDO_LABEL_FORMAT:
         raise ValueError(f"{directory} holds {identity.get('format', 'soft-target')!r} parts, not {PSEUDO_LABEL_FORMAT!r}")
-    return pa.concat_tables([pq.read_table(p) for p in list_parts(directory)]).sort_by("id")
+    return read_parts(directory).sort_by("id")
 
 
 def select_pseudo_labels(

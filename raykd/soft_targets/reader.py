@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from raykd import storage
 from raykd.soft_targets.store import list_parts, read_meta
 
 __all__ = ["read_soft_targets", "join_with_inputs"]
@@ -16,7 +17,8 @@ def read_soft_targets(directory: str | Path):
     meta = read_meta(directory)
     if meta is None:
         raise FileNotFoundError(f"no soft-target part files in {directory}; run the soft-target stage first")
-    return ray.data.read_parquet([str(p) for p in list_parts(directory)]), meta
+    fs, _ = storage.resolve(directory)
+    return ray.data.read_parquet([p.path for p in list_parts(directory)], filesystem=fs), meta
 
 
 def join_with_inputs(inputs, soft_targets, expected_rows: int, num_partitions: int = 2):

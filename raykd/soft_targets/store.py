@@ -1,22 +1,25 @@
 """A directory of soft-target part files: atomic writes, resume bookkeeping, exact-once checks.
 
-Each part is named by a hash of the ids it holds and written to a hidden temp file first, then
-renamed. A retried batch therefore lands on the same name (no duplicate rows) and a killed
-writer leaves no partial part behind, only a hidden temp file that readers ignore.
+The directory is a local path or a URI (`raykd.storage`). Each part is named by a hash of the ids
+it holds and appears whole or not at all (`storage.write_whole`: a renamed temp file on disk, a
+single upload on object storage). A retried batch therefore lands on the same name (no duplicate
+rows) and a killed writer leaves no partial part behind, at most a hidden temp file that readers
+ignore.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from raykd import storage
 from raykd.soft_targets.schema import METADATA_KEY, SoftTargetMeta
 
 __all__ = [
@@ -24,6 +27,8 @@ __all__ = [
     "part_name",
     "write_part",
     "list_parts",
+    "read_parts",
+    "stored_bytes",
     "remove_temp_files",
     "read_meta",
     "read_identity",
@@ -32,8 +37,6 @@ __all__ = [
     "validate_exactly_once",
 ]
 
-PART_GLOB = "part-*.parquet"
-TEMP_GLOB = ".tmp-*.parquet"
 COMPRESSIONS = ("zstd", "lz4", "snappy", "none")
 
 
@@ -41,43 +44,72 @@ def part_name(ids: np.ndarray) -> str:
     return f"part-{hashlib.sha1(np.ascontiguousarray(ids, dtype=np.int64).tobytes()).hexdigest()[:20]}.parquet"
 
 
-def write_part(table: pa.Table, directory: str | Path, compression: str = "zstd") -> Path:
-    """Writes `table` as one part named by its ids: to a hidden temp file, then renamed.
+def write_part(
+    table: pa.Table, directory: str | Path, compression: str = "zstd", filesystem: pafs.FileSystem | None = None
+) -> str:
+    """Writes `table` as one part named by its ids, whole or not at all; returns the part's name.
+    With `filesystem` (a writer that resolved its directory once), `directory` is a path in it.
 
     Dictionary encoding is off: soft-target columns are dense numbers, where it costs write time
     and, here, also bytes.
     """
     if compression not in COMPRESSIONS:
         raise ValueError(f"soft_targets.compression must be one of {COMPRESSIONS}, got {compression!r}")
-    directory = Path(directory)
-    final = directory / part_name(table.column("id").to_numpy())
-    tmp = directory / f".tmp-{uuid.uuid4().hex}.parquet"
-    pq.write_table(table, tmp, compression=compression, use_dictionary=False)
-    os.replace(tmp, final)
-    return final
+    fs, root = storage.resolve(directory) if filesystem is None else (filesystem, str(directory))
+    name = part_name(table.column("id").to_numpy())
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression=compression, use_dictionary=False)
+    storage.write_whole(fs, f"{root}/{name}", sink.getvalue())
+    return name
 
 
 def remove_temp_files(directory: str | Path) -> int:
     """Deletes the hidden temp files that killed writers left behind; returns how many."""
-    removed = 0
-    for tmp in Path(directory).glob(TEMP_GLOB):
-        tmp.unlink(missing_ok=True)
-        removed += 1
-    return removed
+    fs, _ = storage.resolve(directory)
+    temps = [f for f in storage.list_files(directory) if f.base_name.startswith(storage.TEMP_PREFIX)]
+    for tmp in temps:
+        fs.delete_file(tmp.path)
+    return len(temps)
 
 
-def list_parts(directory: str | Path) -> list[Path]:
-    return sorted(Path(directory).glob(PART_GLOB))
+def list_parts(directory: str | Path) -> list[pafs.FileInfo]:
+    """The part files, by name (`.path` is inside the directory's filesystem, `.size`, `.mtime_ns`)."""
+    return [f for f in storage.list_files(directory) if f.base_name.startswith("part-") and f.base_name.endswith(".parquet")]
 
 
-def _first_schema(directory: str | Path) -> tuple[Path, pa.Schema] | None:
+def _corrupt(directory: str | Path, part: pafs.FileInfo, err: Exception) -> ValueError:
+    return ValueError(f"soft-target file {storage.join(directory, part.base_name)} is corrupt ({err}); delete it and rerun to regenerate it")
+
+
+def read_parts(directory: str | Path, columns: list[str] | None = None) -> pa.Table:
+    """Every part's rows (of `columns`) in one table, in part-name order. Parts are read by 16
+    threads: on object storage each is a request, and a resume or check reads them all."""
+    fs, _ = storage.resolve(directory)
+    parts = list_parts(directory)
+
+    def read(part: pafs.FileInfo) -> pa.Table:
+        try:
+            return pq.read_table(part.path, columns=columns, filesystem=fs)
+        except (pa.ArrowInvalid, OSError) as err:
+            raise _corrupt(directory, part, err) from err
+
+    with ThreadPoolExecutor(16) as pool:
+        return pa.concat_tables(list(pool.map(read, parts)))
+
+
+def stored_bytes(directory: str | Path) -> int:
+    return sum(p.size for p in list_parts(directory))
+
+
+def _first_schema(directory: str | Path) -> tuple[str, pa.Schema] | None:
     parts = list_parts(directory)
     if not parts:
         return None
+    fs, _ = storage.resolve(directory)
     try:
-        return parts[0], pq.read_schema(parts[0])
+        return storage.join(directory, parts[0].base_name), pq.read_schema(parts[0].path, filesystem=fs)
     except (pa.ArrowInvalid, OSError) as err:
-        raise ValueError(f"soft-target file {parts[0]} is corrupt ({err}); delete it and rerun to regenerate it") from err
+        raise _corrupt(directory, parts[0], err) from err
 
 
 def read_meta(directory: str | Path) -> SoftTargetMeta | None:
@@ -98,13 +130,9 @@ def read_identity(directory: str | Path) -> dict | None:
 
 def read_ids(directory: str | Path) -> np.ndarray:
     """Every id in every part (duplicates kept, so callers can detect them)."""
-    chunks = []
-    for part in list_parts(directory):
-        try:
-            chunks.append(pq.read_table(part, columns=["id"]).column("id").to_numpy())
-        except (pa.ArrowInvalid, OSError) as err:
-            raise ValueError(f"soft-target file {part} is corrupt ({err}); delete it and rerun to regenerate it") from err
-    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
+    if not list_parts(directory):
+        return np.zeros(0, dtype=np.int64)
+    return read_parts(directory, ["id"]).column("id").to_numpy()
 
 
 def check_compatible(directory: str | Path, identity: dict) -> None:

@@ -20,7 +20,7 @@ import torch
 from raykd.config import BornAgainConfig
 from raykd.models import count_parameters
 from raykd.models.fit import accuracy, predict_logits
-from raykd.report import markdown_table, pct, write_report
+from raykd.report import markdown_table, pct
 from raykd.stages.data import check_data, load_data
 from raykd.stages.run import Run, open_run, say
 from raykd.stages.soft_targets import make_soft_targets
@@ -118,7 +118,5 @@ def run_born_again(cfg: BornAgainConfig, name: str = "born_again") -> dict[str, 
         "seconds": run.total(),
     }
     table = born_again_table(report)
-    json_path, md_path = write_report(run.out, report, "Born-again generations", table, [s["curves_png"] for s in students])
-    print("\n" + table, flush=True)
-    say(f"report: {json_path}  {md_path}")
+    run.report(report, "Born-again generations", table, [s["curves_png"] for s in students])
     return report

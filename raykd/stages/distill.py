@@ -6,9 +6,9 @@ from typing import Any
 
 from raykd import strategies
 from raykd.config import RunConfig
-from raykd.report import distill_table, write_report
+from raykd.report import distill_table
 from raykd.stages.data import Data, check_data, load_data
-from raykd.stages.run import Run, open_run, say
+from raykd.stages.run import Run, open_run
 from raykd.stages.soft_targets import SoftTargets, make_soft_targets
 from raykd.stages.student import strategy_arguments, train_student
 from raykd.stages.teachers import TeacherStage, prepare_teacher
@@ -65,7 +65,5 @@ def run_distill(cfg: RunConfig, name: str = "ensemble_to_student") -> dict[str, 
     }
     table = distill_table(report)
     images = [s["curves_png"] for s in (kd, baseline) if s]
-    json_path, md_path = write_report(run.out, report, "raykd run", table, images)
-    print("\n" + table, flush=True)
-    say(f"report: {json_path}  {md_path}")
+    run.report(report, "raykd run", table, images)
     return report

@@ -38,10 +38,10 @@ from raykd.config import PseudoLabelConfig
 from raykd.data import InputSpec, Inputs, read_inputs, resolve_inputs
 from raykd.data.images import is_image_folder, read_image_folder
 from raykd.data.inputs import parquet_files
-from raykd.report import markdown_table, pct, write_report
+from raykd.report import markdown_table, pct
 from raykd.soft_targets import PseudoLabelEncoder, generate_parts, read_pseudo_labels, teacher_fingerprint, with_accepted
 from raykd.stages.data import Data, check_data, load_data
-from raykd.stages.run import Run, RunError, open_run, say
+from raykd.stages.run import Run, RunError, open_run
 from raykd.stages.student import train_student
 from raykd.stages.teachers import prepare_teacher
 from raykd.teachers import build_from_config
@@ -259,9 +259,7 @@ def run_pseudo_label(cfg: PseudoLabelConfig, name: str = "pseudo_label") -> dict
     }
     table = format_table(report)
     images = [s[k]["curves_png"] for s in (r["student"] for r in runs) if s for k in ("labeled_only", "with_pseudo")]
-    json_path, md_path = write_report(run.out, report, "raykd pseudo-labeling", table, images)
-    print("\n" + table, flush=True)
-    say(f"report: {json_path}  {md_path}")
+    run.report(report, "raykd pseudo-labeling", table, images)
     return report
 
 

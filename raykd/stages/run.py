@@ -1,4 +1,10 @@
-"""A run: its directory, its config on disk, Ray, and one line when each stage starts and ends."""
+"""A run: its directory, its config on disk, Ray, and one line when each stage starts and ends.
+
+The run directory is a local path or a URI (`raykd.storage`). What workers read or write (teacher
+weights, soft targets, checkpoints) goes there directly; the driver's own files (config, reports,
+metrics, curves, wandb) are written to `Run.out`, which for a URI is a local staging folder copied
+to the URI after every stage, so the URI ends complete.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,13 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import yaml
 
+from raykd import storage
 from raykd.config import RunConfig
+from raykd.report import write_report
 
 __all__ = ["Run", "RunError", "open_run", "say"]
 
@@ -29,8 +37,34 @@ def say(message: str) -> None:
 class Run:
     cfg: RunConfig
     out: Path
+    """Where the driver writes its files: the run directory, or the staging folder of a URI run."""
+    location: str = ""
+    """The run directory as a path or URI (default: `out`); `at` names places in it."""
     seconds: dict[str, float] = field(default_factory=dict)
     _start: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        self.location = self.location or str(self.out)
+
+    def at(self, *parts: str) -> str:
+        """A place in the run directory that workers reach: a path, or a URI for a URI run."""
+        return storage.join(self.location, *parts)
+
+    def where(self, path: str | Path) -> str:
+        """Where a driver file written under `out` ends up (after `publish`)."""
+        return self.at(*Path(path).resolve().relative_to(self.out.resolve()).parts)
+
+    def publish(self) -> None:
+        """Copies the driver's files to a URI run directory (nothing to do for a local one)."""
+        storage.publish(self.out, self.location)
+
+    def report(self, report: dict[str, Any], title: str, table: str, images: Sequence[str] = ()) -> None:
+        """The run's report.json and report.md (`raykd.report.write_report`) in the run directory;
+        prints the table and where the report is."""
+        json_path, md_path = write_report(self.out, report, title, table, images)
+        self.publish()
+        print("\n" + table, flush=True)
+        say(f"report: {self.where(json_path)}  {self.where(md_path)}")
 
     @contextmanager
     def stage(self, name: str, what: str = "") -> Iterator[dict[str, Any]]:
@@ -39,6 +73,7 @@ class Run:
         start = time.perf_counter()
         summary: dict[str, Any] = {}
         yield summary
+        self.publish()
         self.seconds[name] = round(time.perf_counter() - start, 2)
         details = ", ".join(f"{k} {v}" for k, v in summary.items())
         say(f"{name}: done in {self.seconds[name]:.1f}s{f' — {details}' if details else ''}")
@@ -66,11 +101,20 @@ def open_run(cfg: RunConfig, name: str, out: str | Path | None = None) -> Run:
     or starts Ray, and checks the cluster has what the config asks for."""
     from raykd.runtime import init_ray
 
-    path = Path(out or cfg.output or Path("runs") / time.strftime(f"{name}-%Y%m%d-%H%M%S")).resolve()
+    location = str(out or cfg.output or Path("runs") / time.strftime(f"{name}-%Y%m%d-%H%M%S"))
+    if storage.is_uri(location):
+        path = storage.staging_dir(location)
+        say(f"{name}: run directory {location} (the driver's files are staged in {path} and copied there after each stage)")
+    else:
+        path = Path(location).resolve()
+        location = str(path)
+        say(f"{name}: run directory {path}")
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    say(f"{name}: run directory {path}")
-    # Inside `ray job submit` this joins the job's cluster; elsewhere it starts a local one.
-    init_ray(progress=cfg.tracking.progress)
+    # Inside `ray job submit` this joins the job's cluster; elsewhere it starts a local one. A
+    # driver joining a running cluster hands its storage settings to the job's workers.
+    init_ray(progress=cfg.tracking.progress, runtime_env={"env_vars": storage.worker_env()} if storage.is_uri(location) else None)
     _check_resources(cfg)
-    return Run(cfg, path)
+    run = Run(cfg, path, location)
+    run.publish()
+    return run

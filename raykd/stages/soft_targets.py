@@ -12,8 +12,8 @@ from raykd.soft_targets import (
     SoftTargetRun,
     generate_soft_targets,
     join_with_inputs,
-    list_parts,
     read_soft_targets,
+    stored_bytes,
     teacher_fingerprint,
 )
 from raykd.stages.data import Data
@@ -32,7 +32,7 @@ class SoftTargets:
     """The train split joined with its soft targets by id (a Ray Dataset)."""
 
     def describe(self) -> dict[str, Any]:
-        size = sum(p.stat().st_size for p in list_parts(self.run.path))
+        size = stored_bytes(self.run.path)
         return {
             "path": self.run.path,
             "rows": self.run.rows,
@@ -43,7 +43,7 @@ class SoftTargets:
         }
 
 
-def make_soft_targets(run: Run, data: Data, teacher: TeacherStage, out: Path | None = None, name: str = "soft_targets") -> SoftTargets:
+def make_soft_targets(run: Run, data: Data, teacher: TeacherStage, out: str | Path | None = None, name: str = "soft_targets") -> SoftTargets:
     """The teacher's top-k targets for the train split in `out` (default `<run>/soft_targets`)."""
     cfg = run.cfg.soft_targets
     k = cfg.k or data.num_classes
@@ -53,7 +53,7 @@ def make_soft_targets(run: Run, data: Data, teacher: TeacherStage, out: Path | N
         result = generate_soft_targets(
             data.splits["train"],
             functools.partial(build_from_config, teacher.config),
-            out or run.out / "soft_targets",
+            out or run.at("soft_targets"),
             meta,
             batch_size=cfg.batch_size,
             pool_size=cfg.pool_size,

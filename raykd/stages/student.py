@@ -129,7 +129,7 @@ def train_student(
             {"student": name, **run.cfg.model_dump(mode="json")}, tracking.wandb_mode,
         ) if tracking.wandb else None  # fmt: skip
         fit = fit_student(
-            job, train_ds, data.splits["val"], name=name, storage_path=run.out / "checkpoints", run_dir=run.out / name, emit=say, tracker=tracker,
+            job, train_ds, data.splits["val"], name=name, storage_path=run.at("checkpoints"), run_dir=run.out / name, emit=say, tracker=tracker,
             in_tune=in_tune,
         )
         model, _ = load_student(fit.best_checkpoint)

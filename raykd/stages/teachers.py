@@ -84,7 +84,7 @@ def prepare_teacher(run: Run, data: Data, labeled: np.ndarray | None = None, see
         if cfg.kind == "Adaptive" and cfg.params.get("mode") == "per_sample":
             config.setdefault("num_samples", int(data.train["id"].max()) + 1)  # its table is indexed by sample id
         if own:
-            directory = run.out / "teachers"
+            directory = run.at("teachers")  # the teacher actors load it, on any node
             if cfg.checkpoint:
                 members, _ = load_members(cfg.checkpoint)
                 for m in members:
@@ -103,7 +103,7 @@ def prepare_teacher(run: Run, data: Data, labeled: np.ndarray | None = None, see
                     batch_size=cfg.batch_size, seed=seed, input_stats=data.input_stats,
                 )
             save_members(directory, members)
-            config["checkpoint"] = str(directory)
+            config["checkpoint"] = directory
         teacher = build_from_config(config)
         if teacher.num_classes != data.num_classes:
             raise RunError(

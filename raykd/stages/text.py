@@ -23,10 +23,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from raykd.data.text import packaged_sentences
-from raykd.soft_targets import SoftTargetMeta, generate_soft_targets, list_parts, teacher_fingerprint
+from raykd.soft_targets import SoftTargetMeta, generate_soft_targets, read_parts, stored_bytes, teacher_fingerprint
 from raykd.stages.run import Run, RunError
 from raykd.stages.teachers import TeacherStage
 from raykd.teachers import build_from_config
@@ -140,11 +139,11 @@ def embed_sentences(run: Run, teacher: TeacherStage) -> TextData:
             num_cpus=st.num_cpus,
             num_gpus=st.num_gpus,
         )
-        stored = pa.concat_tables([pq.read_table(p, columns=["id", "features"]) for p in list_parts(result.path)])
+        stored = read_parts(result.path, ["id", "features"])
         order = np.argsort(stored.column("id").to_numpy())
         flat = stored.column("features").combine_chunks().flatten().to_numpy()
         embeddings = flat.reshape(len(order), -1)[order]  # row i holds id i
-        summary.update({"rows": result.rows, "new_rows": result.new_rows, "bytes_per_sentence": round(sum(p.stat().st_size for p in list_parts(result.path)) / result.rows, 1)})
+        summary.update({"rows": result.rows, "new_rows": result.new_rows, "bytes_per_sentence": round(stored_bytes(result.path) / result.rows, 1)})
 
     n_test, n_val = text.test_sentences, text.val_sentences
     parts = {"test": ids[:n_test], "val": ids[n_test : n_test + n_val], "train": ids[n_test + n_val :]}

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from raykd.config import TransformerDistillConfig
-from raykd.report import markdown_table, write_report
-from raykd.stages.run import open_run, say
+from raykd.report import markdown_table
+from raykd.stages.run import open_run
 from raykd.stages.student import train_student
 from raykd.stages.text import embed_sentences, prepare_text_teacher
 
@@ -56,7 +56,5 @@ def run_transformer_distill(cfg: TransformerDistillConfig, name: str = "transfor
         "seconds": run.total(),
     }
     table = transformer_table(report)
-    json_path, md_path = write_report(run.out, report, "raykd transformer-distill", table, [student["curves_png"]])
-    print("\n" + table, flush=True)
-    say(f"report: {json_path}  {md_path}")
+    run.report(report, "raykd transformer-distill", table, [student["curves_png"]])
     return report

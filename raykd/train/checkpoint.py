@@ -1,15 +1,21 @@
-"""Student checkpoints: safetensors weights + JSON state; optimizer state loaded weights-only."""
+"""Student checkpoints: safetensors weights + JSON state; optimizer state loaded weights-only.
+
+Saved to a local directory (Ray Train uploads it to the run's storage); read from a local
+directory or a URI (`raykd.storage`), as the run's report names it.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 from torch import nn
 
+from raykd import storage
 from raykd.models import build_model
 
 __all__ = ["save_student", "read_checkpoint", "load_student", "load_training_state"]
@@ -46,10 +52,11 @@ def save_student(
 
 def read_checkpoint(directory: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(weights, state) of a student checkpoint directory."""
-    directory = Path(directory)
-    if not (directory / STATE).is_file() or not (directory / WEIGHTS).is_file():
-        raise FileNotFoundError(f"{directory} is not a raykd student checkpoint (needs {WEIGHTS} and {STATE})")
-    return load_file(str(directory / WEIGHTS)), json.loads((directory / STATE).read_text())
+    try:
+        state = json.loads(storage.read_bytes(storage.join(directory, STATE)))
+        return load(storage.read_bytes(storage.join(directory, WEIGHTS))), state
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{directory} is not a raykd student checkpoint (needs {WEIGHTS} and {STATE})") from None
 
 
 def load_student(directory: str | Path) -> tuple[nn.Module, dict[str, Any]]:
@@ -61,12 +68,12 @@ def load_student(directory: str | Path) -> tuple[nn.Module, dict[str, Any]]:
 
 def load_training_state(directory: str | Path) -> dict[str, Any]:
     """Optimizer, strategy and teaching state for resuming; `weights_only=True` never unpickles code."""
-    directory = Path(directory)
+    present = {f.base_name for f in storage.list_files(directory)}
     out: dict[str, Any] = {}
-    if (directory / OPTIMIZER).is_file():
-        out["optimizer"] = torch.load(directory / OPTIMIZER, weights_only=True)
-    if (directory / "strategy.safetensors").is_file():
-        out["strategy"] = load_file(str(directory / "strategy.safetensors"))
-    if (directory / TEACHING).is_file():
-        out["teaching"] = torch.load(directory / TEACHING, weights_only=True)
+    if OPTIMIZER in present:
+        out["optimizer"] = torch.load(io.BytesIO(storage.read_bytes(storage.join(directory, OPTIMIZER))), weights_only=True)
+    if "strategy.safetensors" in present:
+        out["strategy"] = load(storage.read_bytes(storage.join(directory, "strategy.safetensors")))
+    if TEACHING in present:
+        out["teaching"] = torch.load(io.BytesIO(storage.read_bytes(storage.join(directory, TEACHING))), weights_only=True)
     return out

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+from raykd import storage
 from raykd.train.curves import plot_curves
 from raykd.train.job import StudentJob
 from raykd.train.loop import train_student_loop
@@ -34,15 +35,15 @@ class StudentFit:
     seconds: float
 
 
-def check_resumable(directory: Path, job: StudentJob) -> bool:
-    """True when `directory` holds checkpoints of this same student (Ray Train will resume from
-    them); a clear error when they come from another run's config, which could not load."""
+def check_resumable(directory: str | Path, job: StudentJob) -> bool:
+    """True when `directory` (a path or URI) holds checkpoints of this same student (Ray Train will
+    resume from them); a clear error when they come from another run's config, which could not load."""
     import json
 
-    states = sorted(directory.glob("checkpoint_*/state.json"))
+    states = storage.glob(directory, "checkpoint_*/state.json")
     if not states:
         return False
-    state = json.loads(states[-1].read_text())
+    state = json.loads(storage.read_bytes(states[-1]))
     mine = {"spec": job.model_spec, "strategy": job.strategy}
     theirs = {"spec": state.get("spec"), "strategy": state.get("strategy")}
     if mine != theirs:
@@ -85,7 +86,7 @@ def fit_student(
             train_student_loop({"job": job, "session": session})
             best, best_metrics = str(best_dir), json.loads((best_dir / "state.json").read_text())
         else:
-            best, best_metrics = _fit_on_ray_train(job, train_ds, val_ds, name, Path(storage_path), metrics_csv, in_tune == "callback")
+            best, best_metrics = _fit_on_ray_train(job, train_ds, val_ds, name, str(storage_path), metrics_csv, in_tune == "callback")
     rows = read_metrics(metrics_csv)
     curves = plot_curves(metrics_csv, run_dir / "curves.png", f"{name}: {job.strategy or 'labels only'}")
     return StudentFit(
@@ -101,17 +102,18 @@ def fit_student(
 
 
 def _fit_on_ray_train(
-    job: StudentJob, train_ds, val_ds, name: str, storage_path: Path, metrics_csv: Path, to_tune: bool
+    job: StudentJob, train_ds, val_ds, name: str, storage_path: str, metrics_csv: Path, to_tune: bool
 ) -> tuple[str, dict[str, Any]]:
-    """The student on Ray Train's workers; its best checkpoint's path and metrics."""
+    """The student on Ray Train's workers; its best checkpoint's location and metrics."""
     import ray.train
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
     cfg = job.config
+    filesystem, root = storage.resolve(storage_path)
     # Ray Train resumes a run whose storage already holds checkpoints (a rerun after a killed
     # driver): only then are the earlier epochs' rows still valid.
-    if not check_resumable(storage_path / name, job):
+    if not check_resumable(storage.join(storage_path, name), job):
         metrics_csv.unlink(missing_ok=True)
     trainer = TorchTrainer(
         train_student_loop,
@@ -123,7 +125,8 @@ def _fit_on_ray_train(
         ),
         run_config=ray.train.RunConfig(
             name=name,
-            storage_path=str(Path(storage_path).resolve()),
+            storage_path=root,
+            storage_filesystem=filesystem,
             checkpoint_config=ray.train.CheckpointConfig(
                 num_to_keep=cfg.keep_best, checkpoint_score_attribute=job.score_metric, checkpoint_score_order="max"
             ),
@@ -139,4 +142,4 @@ def _fit_on_ray_train(
     )
     result = trainer.fit()
     best, best_metrics = max(result.best_checkpoints, key=lambda pair: pair[1][job.score_metric])
-    return best.path, best_metrics
+    return storage.location_in(storage_path, best.path), best_metrics

@@ -148,7 +148,7 @@ def test_a_killed_driver_leaves_whole_parts_and_the_rerun_writes_only_the_rest(r
     finally:
         _kill_driver(proc)
 
-    before = {p.name: p.stat().st_mtime_ns for p in list_parts(out)}
+    before = {p.base_name: p.mtime_ns for p in list_parts(out)}
     done = read_ids(out)
     assert 4 <= len(before) and len(done) < ROWS, "the driver was killed mid-job"
     assert len(np.unique(done)) == len(done) and len(done) == BATCH * len(before)  # whole parts only
@@ -157,7 +157,7 @@ def test_a_killed_driver_leaves_whole_parts_and_the_rerun_writes_only_the_rest(r
 
     assert (run.rows, run.new_rows) == (ROWS, ROWS - len(done))
     assert validate_exactly_once(out, np.arange(ROWS)) == ROWS
-    after = {p.name: p.stat().st_mtime_ns for p in list_parts(out)}
+    after = {p.base_name: p.mtime_ns for p in list_parts(out)}
     assert {name: after[name] for name in before} == before  # the first run's parts were left alone
     new_ids = np.concatenate([pq.read_table(out / name, columns=["id"]).column("id").to_numpy() for name in after if name not in before])
     np.testing.assert_array_equal(np.sort(new_ids), np.setdiff1d(np.arange(ROWS), done))
@@ -200,5 +200,5 @@ def test_a_killed_actor_is_restarted_and_its_batches_land_exactly_once(ray_sessi
     assert (run.rows, run.new_rows, run.parts) == (ROWS, ROWS, ROWS // BATCH)
     assert validate_exactly_once(out, np.arange(ROWS)) == ROWS
     for part in list_parts(out):  # whole, readable parts; the killed writer's temp file is not one
-        assert pq.read_metadata(part).num_rows == BATCH
-    assert all(p.name.startswith("part-") for p in list_parts(out))
+        assert pq.read_metadata(part.path).num_rows == BATCH
+    assert all(p.base_name.startswith("part-") for p in list_parts(out))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -65,7 +66,7 @@ def test_every_id_exactly_once_and_values_decode_to_the_teachers_top_k(digits_sl
     run = generate_soft_targets(ds, ensemble_factory(teacher_dir), out, _meta(teacher, 3), batch_size=64)
     assert (run.rows, run.new_rows) == (240, 240)
 
-    table = pq.read_table(list_parts(out)[0])
+    table = pq.read_table(list_parts(out)[0].path)
     meta = json.loads(table.schema.metadata[b"raykd.soft_targets"])
     assert (meta["num_classes"], meta["k"], meta["logits"]) == (10, 3, "raw")
     assert meta["teacher"]["kind"] == "Ensemble" and len(meta["teacher"]["members"]) == 2
@@ -74,7 +75,7 @@ def test_every_id_exactly_once_and_values_decode_to_the_teachers_top_k(digits_sl
 
     ids = read_ids(out)
     assert sorted(ids.tolist()) == sorted(arrays["id"].tolist())
-    full = pq.ParquetDataset([str(p) for p in list_parts(out)]).read().sort_by("id")
+    full = pq.ParquetDataset([p.path for p in list_parts(out)]).read().sort_by("id")
     values = torch.from_numpy(np.stack(full.column("topk_values").to_numpy(zero_copy_only=False)).astype(np.float32))
     indices = torch.from_numpy(np.stack(full.column("topk_indices").to_numpy(zero_copy_only=False)).astype(np.int64))
     expected = teacher.predict(torch.from_numpy(arrays["x"])).logits
@@ -93,7 +94,7 @@ def test_rerun_writes_only_what_is_missing(digits_slice, tmp_path):
     out = tmp_path / "soft"
     generate_soft_targets(ds, factory, out, meta, batch_size=64)
     parts = list_parts(out)
-    lost = parts[0]
+    lost = Path(parts[0].path)
     lost_rows = pq.read_metadata(lost).num_rows
     lost.unlink()
     (out / ".tmp-interrupted.parquet").write_bytes(b"partial write of a killed actor")
@@ -110,10 +111,10 @@ def test_a_different_teacher_is_refused_and_nothing_is_lost(digits_slice, tmp_pa
     second = _teacher_dir(tmp_path, arrays, seed=7)
     out = tmp_path / "soft"
     generate_soft_targets(ds, ensemble_factory(first), out, _meta(load_ensemble(first), 10))
-    before = sorted(p.name for p in list_parts(out))
+    before = sorted(p.base_name for p in list_parts(out))
     with pytest.raises(ValueError, match=r"different teacher.*refusing to mix them.*deleting that directory"):
         generate_soft_targets(ds, ensemble_factory(second), out, _meta(load_ensemble(second), 10))
-    assert sorted(p.name for p in list_parts(out)) == before
+    assert sorted(p.base_name for p in list_parts(out)) == before
 
 
 def test_validation_reports_duplicates_and_missing_ids(digits_slice, tmp_path):
@@ -121,7 +122,7 @@ def test_validation_reports_duplicates_and_missing_ids(digits_slice, tmp_path):
     teacher_dir = _teacher_dir(tmp_path, arrays, seed=0)
     out = tmp_path / "soft"
     generate_soft_targets(ds, ensemble_factory(teacher_dir), out, _meta(load_ensemble(teacher_dir), 10), batch_size=64)
-    first = list_parts(out)[0]
+    first = Path(list_parts(out)[0].path)
     (out / "part-copy.parquet").write_bytes(first.read_bytes())
     with pytest.raises(ValueError, match=r"not exact: 0 ids missing, \d+ duplicated"):
         validate_exactly_once(out, arrays["id"])

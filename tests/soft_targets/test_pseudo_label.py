@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -229,7 +230,7 @@ def test_actor_pool_writes_each_id_once_with_the_encoders_values(labeled):
 def test_an_interrupted_run_labels_only_the_missing_ids(labeled, tmp_path):
     ds, arrays, teacher_dir, done, _ = labeled
     out = shutil.copytree(done, tmp_path / "pseudo")
-    lost = list_parts(out)[0]
+    lost = Path(list_parts(out)[0].path)
     lost_rows = pq.read_metadata(lost).num_rows
     lost.unlink()
     again = generate_parts(ds, _factory(teacher_dir), _encoder(teacher_dir), out, batch_size=64)
@@ -240,10 +241,10 @@ def test_an_interrupted_run_labels_only_the_missing_ids(labeled, tmp_path):
 def test_a_directory_of_another_teacher_or_format_is_refused_with_how_to_start_fresh(labeled, tmp_path):
     ds, arrays, teacher_dir, out, _ = labeled
     other = _teacher_dir(tmp_path, arrays, seed=5)
-    before = sorted(p.name for p in list_parts(out))
+    before = sorted(p.base_name for p in list_parts(out))
     with pytest.raises(ValueError, match=r"different teacher.*teacher_hash.*Start fresh by deleting that directory or choose another --output"):
         generate_parts(ds, _factory(other), _encoder(other), out, batch_size=100)
     meta = SoftTargetMeta(teacher={}, teacher_hash=_encoder(teacher_dir).metadata["teacher_hash"], num_classes=10, k=10)
     with pytest.raises(ValueError, match=r"refusing to mix them.*Start fresh"):
         generate_soft_targets(ds, _factory(teacher_dir), out, meta)
-    assert sorted(p.name for p in list_parts(out)) == before
+    assert sorted(p.base_name for p in list_parts(out)) == before

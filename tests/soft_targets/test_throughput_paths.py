@@ -55,7 +55,7 @@ def _batch(rows: int, start: int = 0) -> dict[str, np.ndarray]:
 
 
 def _read(directory) -> pa.Table:
-    return pq.ParquetDataset([str(p) for p in list_parts(directory)]).read().sort_by("id")
+    return pq.ParquetDataset([p.path for p in list_parts(directory)]).read().sort_by("id")
 
 
 # --- the actor, without Ray ---------------------------------------------------------------------

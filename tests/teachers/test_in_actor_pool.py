@@ -66,7 +66,7 @@ def test_kind_runs_in_the_actor_pool(kind, setup, tmp_path):
     meta = SoftTargetMeta(teacher=teacher.describe(), teacher_hash=teacher_fingerprint(teacher), num_classes=10, k=3)
     run = generate_soft_targets(ds, functools.partial(build_from_config, config), tmp_path / "soft", meta, batch_size=32)
     assert run.rows == 96
-    table = pq.ParquetDataset([str(p) for p in list_parts(tmp_path / "soft")]).read().sort_by("id")
+    table = pq.ParquetDataset([p.path for p in list_parts(tmp_path / "soft")]).read().sort_by("id")
     indices = np.stack(table.column("topk_indices").to_numpy(zero_copy_only=False)).astype(np.int64)
     expected = teacher.predict(torch.as_tensor(arrays["x"])).logits.topk(3, dim=1).indices.numpy()
     agreement = (indices[:, 0] == expected[:, 0]).mean()
