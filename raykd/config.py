@@ -112,9 +112,9 @@ class SoftTargetConfig(Section):
     """CPUs per teacher actor: fractional on small machines so the read tasks never starve; 0 for
     an actor that a GPU carries (Ray Data reserves 1 CPU per actor unless told)."""
     num_gpus: float = Field(0.0, ge=0)
-    decode: Literal["renormalize", "residual"] = "renormalize"
     """GPUs per teacher actor, fractional to share one GPU between replicas; `batch_size` is always
     an explicit integer, which Ray Data requires of GPU actors."""
+    decode: Literal["renormalize", "residual"] = "renormalize"
     """Top-k decoding for the KD loss: renormalize over the k classes, or residual (spread the
     missing probability mass over the other classes, from the stored logsumexp)."""
 
@@ -221,9 +221,9 @@ class RunConfig(Section):
         "--teacher-epochs": "teacher.epochs",
         "--k": "soft_targets.k",
         "--pool-size": "soft_targets.pool_size",
-        "--decode": "soft_targets.decode",
         "--teacher-cpus": "soft_targets.num_cpus",
         "--teacher-gpus": "soft_targets.num_gpus",
+        "--decode": "soft_targets.decode",
         "--strategy": "student.strategy.name",
         "--temperature": "student.strategy.params.temperature",
         "--alpha": "student.strategy.params.alpha",
@@ -232,8 +232,8 @@ class RunConfig(Section):
         "--lr": "student.lr",
         "--weight-decay": "student.weight_decay",
         "--num-workers": "student.num_workers",
-        "--max-failures": "student.max_failures",
         "--cpus-per-worker": "student.cpus_per_worker",
+        "--max-failures": "student.max_failures",
         "--seed": "seed",
         "--output": "output",
     }
@@ -268,12 +268,12 @@ class RunConfig(Section):
             check_model_spec("student.model", self.student.model)
         for key, schedule in self.student.schedules.items():
             check_schedule(f"student.schedules.{key}", key, schedule, self.student.strategy)
-        check_teaching(self.teacher, self.student)
-        if self.student.zero_stage:
-            check_zero(self.student)
         if self.soft_targets.num_cpus == 0 and self.soft_targets.num_gpus == 0:
             # An actor that asks for nothing is placed without limit: every replica on one node.
             _fail("soft_targets.num_cpus", 0, "with soft_targets.num_gpus (--teacher-gpus) 0 leaves teacher actors no resource; give them some CPU or a GPU")
+        check_teaching(self.teacher, self.student)
+        if self.student.zero_stage:
+            check_zero(self.student)
         return self
 
 

@@ -123,6 +123,7 @@ def generate_parts(
     what one replica needs; a pool the cluster cannot hold is refused first (`sizing.plan_pool`).
     """
     import ray.data
+    from ray.data.dataset import MaterializedDataset
 
     if batch_size < 1 or pool_size < 1 or max_concurrent_calls < 1:
         raise ValueError(
@@ -142,7 +143,13 @@ def generate_parts(
     if len(np.unique(expected)) != len(expected):
         raise ValueError("input ids are not unique; outputs are keyed by id, so each id must appear once")
     done = np.unique(read_ids(out_dir))
-    todo = inputs.select_columns(list(columns))
+    if pool_size > 1 and isinstance(inputs, MaterializedDataset) and inputs.num_blocks() < pool_size:
+        # Ray Data hands an actor whole blocks: inputs of one block (the embedded digits) would keep
+        # every actor but one idle. Split into blocks of a batch now, before the actors hold CPUs.
+        inputs = inputs.repartition(target_num_rows_per_block=batch_size).materialize()
+    # A fraction of a CPU, as for `_drop_done`: the projection runs beside teacher actors that may
+    # hold most of a node's CPUs (one actor per 1-CPU node), where a 1-CPU task would never start.
+    todo = inputs.select_columns(list(columns), num_cpus=0.25)
     if len(done):
         todo = todo.map_batches(_drop_done, batch_format="numpy", fn_kwargs={"done": done}, num_cpus=0.25)
     concurrent = max_concurrent_calls > 1
@@ -169,6 +176,10 @@ def generate_parts(
         num_cpus=num_cpus,
         num_gpus=num_gpus,
     )
+    # Every replica loads its teacher before the first batch goes out, so none misses the batches
+    # while it starts (on another node that can take long); a pool the cluster cannot place fails
+    # after Ray Data's no-progress timeout with a message saying so, instead of waiting on.
+    written.context.wait_for_min_actors_s = int(written.context.execution_no_progress_timeout_s)
     # A rerun whose every id is already written starts no teacher at all.
     finished = len(done) > 0 and bool(np.isin(expected, done).all())
     new_rows = 0 if finished else int(sum(int(b["rows"].sum()) for b in written.iter_batches(batch_format="numpy", batch_size=None)))
