@@ -38,7 +38,7 @@ def generation_teacher(run: Run, generation: int, student: dict[str, Any]) -> Te
     model, state = load_student(student["checkpoint"])
     name = f"generation_{generation}"
     member = MemberCheckpoint(name, state["spec"], model)
-    directory = save_members(run.out / name / "teacher", [member], extra={"generation": generation})
+    directory = save_members(run.at(name, "teacher"), [member], extra={"generation": generation})
     params = count_parameters(model)
     return TeacherStage(
         config={"kind": "Self", "checkpoint": str(directory)},
@@ -88,7 +88,7 @@ def run_born_again(cfg: BornAgainConfig, name: str = "born_again") -> dict[str, 
             student = train_student(run, data, "generation_0", None)
         else:
             teacher = generation_teacher(run, g - 1, students[-1])
-            soft = make_soft_targets(run, data, teacher, out=run.out / f"generation_{g}" / "soft_targets", name=f"soft_targets_{g}")
+            soft = make_soft_targets(run, data, teacher, out=run.at(f"generation_{g}", "soft_targets"), name=f"soft_targets_{g}")
             student = train_student(run, data, f"generation_{g}", strategy, teacher, soft, seed=cfg.seed + g)
         students.append(student)
         model, _ = load_student(student["checkpoint"])

@@ -247,7 +247,7 @@ def run_pseudo_label(cfg: PseudoLabelConfig, name: str = "pseudo_label") -> dict
         seed_cfg = cfg.model_copy(update={"seed": seed})
         # One seed writes straight into the run directory; several get a Run of their own each
         # (teachers/, students and pseudo-labels under seed-N), all on the same data.
-        seed_run = Run(seed_cfg, run.out) if len(seeds) == 1 else open_run(seed_cfg, f"{name} seed {seed}", out=run.out / f"seed-{seed}")
+        seed_run = Run(seed_cfg, run.out, run.location) if len(seeds) == 1 else open_run(seed_cfg, f"{name} seed {seed}", out=run.at(f"seed-{seed}"))
         runs.append(run_seed(seed_run, data, seed, unlabeled_inputs))
     metrics = [r["metrics"] for r in runs]
     report = {
@@ -299,7 +299,7 @@ def run_seed(run: Run, data: Data, seed: int, unlabeled_inputs: Inputs | None) -
             unlabeled_ds,
             functools.partial(build_from_config, teacher.config),
             encoder,
-            run.out / "pseudo_labels",
+            run.at("pseudo_labels"),
             batch_size=st.batch_size,
             pool_size=st.pool_size,
             num_cpus=st.num_cpus,
@@ -311,7 +311,7 @@ def run_seed(run: Run, data: Data, seed: int, unlabeled_inputs: Inputs | None) -
         pseudo_path = run.out / "pseudo_labels.parquet"
         pq.write_table(table, pseudo_path)
         pseudo = pseudo_label_summary(table, truth, num_classes)
-        pseudo.update({"path": str(pseudo_path), "parts": labeling.path, "new_rows": labeling.new_rows, "threshold": p.threshold, "per_class": p.per_class})
+        pseudo.update({"path": run.where(pseudo_path), "parts": labeling.path, "new_rows": labeling.new_rows, "threshold": p.threshold, "per_class": p.per_class})
         summary.update({"rows": pseudo["rows"], "accepted": pseudo["accepted"], "accuracy_accepted": pct(pseudo["accuracy_accepted"])})
 
     # 4. Students: the same student on labeled rows alone, then with the accepted pseudo-labels.
@@ -340,7 +340,7 @@ def run_seed(run: Run, data: Data, seed: int, unlabeled_inputs: Inputs | None) -
 
     report: dict[str, Any] = {
         "seed": seed,
-        "output": str(run.out),
+        "output": run.location,
         "data": {
             "source": data.source,
             "ids": "row positions (no id column)" if data.inputs.positional_ids else "id column",

@@ -132,7 +132,7 @@ def embed_sentences(run: Run, teacher: TeacherStage) -> TextData:
         result = generate_soft_targets(
             ray.data.from_arrow(rows),
             functools.partial(build_from_config, lean),
-            run.out / "soft_targets",
+            run.at("soft_targets"),
             meta,
             batch_size=st.batch_size,
             pool_size=st.pool_size,
