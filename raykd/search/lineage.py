@@ -11,7 +11,6 @@ with the same seed, the best trial's student can be trained again by `raykd run`
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from raykd.config import RunConfig
@@ -20,16 +19,16 @@ from raykd.search.space import SearchConfig, mutations, trial_config
 __all__ = ["lineage_configs", "lineage_config"]
 
 
-def lineage_configs(policy: Path, draw: dict[str, Any], epochs: int) -> list[dict[str, Any]]:
+def lineage_configs(policy: str, draw: dict[str, Any], epochs: int) -> list[dict[str, Any]]:
     """The trial config (a draw) in force in each of `epochs` epochs along the lineage of the
-    trial whose policy log is `policy` (absent: it never took over another; `draw` throughout)."""
-    lines = [json.loads(line) for line in policy.read_text().splitlines() if line.strip()] if policy.is_file() else []
+    trial whose policy log holds `policy` (empty: it never took over another; `draw` throughout)."""
+    lines = [json.loads(line) for line in policy.splitlines() if line.strip()]
     # From epoch `first`, `config` held (until the next change).
     changes = [(0, lines[0][4] if lines else draw)] + [(int(line[3]), line[5]) for line in lines]
     return [next(config for first, config in reversed(changes) if first <= epoch) for epoch in range(epochs)]
 
 
-def lineage_config(cfg: SearchConfig, policy: Path, draw: dict[str, Any]) -> RunConfig:
+def lineage_config(cfg: SearchConfig, policy: str, draw: dict[str, Any]) -> RunConfig:
     """The run config of a PBT trial's student: its final draw, with each value PBT moved as a
     piecewise schedule of the lineage's values (a constant where it never changed)."""
     configs = lineage_configs(policy, draw, cfg.student.epochs)

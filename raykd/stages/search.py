@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from raykd.report import markdown_table, pct, write_report
+from raykd import storage
+from raykd.report import markdown_table, pct
 from raykd.search.lineage import lineage_config
 from raykd.search.plots import plot_best_curves, plot_temperature
 from raykd.search.space import SearchConfig, clip_to_ranges, mutations, param_space, trial_config
@@ -26,22 +27,25 @@ from raykd.stages.teachers import TeacherStage, prepare_teacher
 __all__ = ["run_search"]
 
 
-def _trial(draw: dict[str, Any], *, search: SearchConfig, out: str, data: Data, teacher: TeacherStage, soft: SoftTargets | None) -> None:
-    """One trial: the draw's student on the shared data and soft targets; every epoch reaches Tune
-    through Ray Train's callback, then the kept checkpoint's scores in a last report."""
+def _trial(draw: dict[str, Any], *, search: SearchConfig, location: str, data: Data, teacher: TeacherStage, soft: SoftTargets | None) -> None:
+    """One trial: the draw's student on the shared data and soft targets, in `trials/<id>` of the
+    search's run directory `location` (staged on the trial's node and published for a URI)."""
     from ray import tune
 
     cfg = trial_config(search, draw)
-    trial_dir = Path(out) / "trials" / tune.get_context().get_trial_id()
+    trial_location = storage.join(location, "trials", tune.get_context().get_trial_id())
+    trial_dir = storage.staging_dir(trial_location) if storage.is_uri(trial_location) else Path(trial_location)
     trial_dir.mkdir(parents=True, exist_ok=True)
     (trial_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    trial = Run(cfg, trial_dir, trial_location)
     stored = soft if uses_stored_targets(cfg, len(data.train["id"])) else None
     # PBT clones trial state through Tune checkpoints: the trial itself trains (one worker).
     in_tune = "trial" if search.search.scheduler == "pbt" else "callback"
-    result = train_student(Run(cfg, trial_dir), data, "student", cfg.student.strategy, teacher, stored, in_tune=in_tune)
+    result = train_student(trial, data, "student", cfg.student.strategy, teacher, stored, in_tune=in_tune)
     # The kept (best) checkpoint's scores, in a file: one more report to Tune would be one more
     # iteration for its scheduler to act on (PBT would take over a finished trial).
     (trial_dir / "score.json").write_text(json.dumps({"val_accuracy": result["val_accuracy"], "test_accuracy": result["accuracy"]}))
+    trial.publish()
 
 
 def _scheduler(cfg: SearchConfig) -> Any:
@@ -60,10 +64,10 @@ def _scheduler(cfg: SearchConfig) -> Any:
     return FIFOScheduler()
 
 
-def _row(result: Any, search: SearchConfig, out: Path) -> dict[str, Any]:
+def _row(result: Any, search: SearchConfig, run: Run) -> dict[str, Any]:
     draw, frame = result.config, result.metrics_dataframe
     trial = (result.metrics or {}).get("trial_id", Path(result.path).name)
-    score = out / "trials" / trial / "score.json"
+    score = run.at("trials", trial, "score.json")
     metric = search.search.metric
     # One row per epoch reported (a PBT trial that took over another repeats the epochs it took over).
     scores = frame[frame["epoch"].notna()][metric] if frame is not None and "epoch" in frame else []
@@ -80,7 +84,7 @@ def _row(result: Any, search: SearchConfig, out: Path) -> dict[str, Any]:
         "weights": draw.get("weights", {}),
         metric: float(max(scores)) if len(scores) else float("nan"),
         "epochs": int(frame["epoch"].max()) + 1 if len(scores) else 0,
-        "test_accuracy": json.loads(score.read_text())["test_accuracy"] if score.is_file() else None,  # None: stopped early by ASHA
+        "test_accuracy": json.loads(storage.read_bytes(score))["test_accuracy"] if storage.exists(score) else None,  # None: stopped early by ASHA
         "curve": [float(v) for v in scores],
         "draw": draw,
     }
@@ -116,12 +120,14 @@ def run_search(cfg: SearchConfig, name: str = "tune_search") -> dict[str, Any]:
     resources = {"CPU": s.trial_cpus}
     if s.scheduler == "pbt":
         resources = {"CPU": max(s.trial_cpus, cfg.student.cpus_per_worker), **({"GPU": 1} if cfg.student.use_gpu else {})}
-    trainable = tune.with_resources(tune.with_parameters(_trial, search=cfg, out=str(run.out), data=data, teacher=teacher, soft=soft), resources)
-    path = run.out / "search"
+    trainable = tune.with_resources(tune.with_parameters(_trial, search=cfg, location=run.location, data=data, teacher=teacher, soft=soft), resources)
+    # Trials on every node keep their results where all of them reach: the run directory or its URI.
+    filesystem, root = storage.resolve(run.location)
+    path = run.at("search")
     with run.stage("search", f"{s.num_samples} trials, {s.scheduler}, {s.max_concurrent} at a time, metric {s.metric}") as summary:
-        if tune.Tuner.can_restore(path):
+        if tune.Tuner.can_restore(storage.resolve(path)[1], storage_filesystem=filesystem):
             say(f"search: resuming {path} (finished trials are kept)")
-            tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_errored=True)
+            tuner = tune.Tuner.restore(storage.resolve(path)[1], trainable=trainable, resume_errored=True, storage_filesystem=filesystem)
         else:
             tuner = tune.Tuner(
                 trainable,
@@ -130,13 +136,15 @@ def run_search(cfg: SearchConfig, name: str = "tune_search") -> dict[str, Any]:
                     metric=s.metric, mode="max", num_samples=s.num_samples, scheduler=_scheduler(cfg), max_concurrent_trials=s.max_concurrent
                 ),
                 # PBT takes over a recent checkpoint of a better trial (Tune warns below 3 kept); each trial keeps its best itself.
-                run_config=tune.RunConfig(name="search", storage_path=str(run.out), verbose=0, checkpoint_config=tune.CheckpointConfig(num_to_keep=3)),
+                run_config=tune.RunConfig(
+                    name="search", storage_path=root, storage_filesystem=filesystem, verbose=0, checkpoint_config=tune.CheckpointConfig(num_to_keep=3)
+                ),
             )
         grid = tuner.fit()
         errors = [r.error for r in grid if r.error]
         if len(errors) == len(grid):
             raise RuntimeError(f"every trial failed; the first: {errors[0]}")
-        rows = sorted((_row(r, cfg, run.out) for r in grid if not r.error), key=lambda r: r[s.metric], reverse=True)
+        rows = sorted((_row(r, cfg, run) for r in grid if not r.error), key=lambda r: r[s.metric], reverse=True)
         summary.update({"trials": len(rows), "failed": len(errors), f"best_{s.metric}": pct(rows[0][s.metric])})
     return _write(run, cfg, rows, teacher_seconds)
 
@@ -153,11 +161,13 @@ def _write(run: Run, cfg: SearchConfig, rows: list[dict[str, Any]], teacher_seco
         writer = csv.writer(f)
         writer.writerows([header] + [[r["trial"], r["strategy"], r["temperature"], r["alpha"], r["lr"], r[metric], r["test_accuracy"], r["epochs"]] for r in rows])
     if cfg.search.scheduler == "pbt":
-        best = lineage_config(cfg, run.out / "search" / f"pbt_policy_{rows[0]['trial']}.txt", rows[0]["draw"]).model_dump(mode="json")
+        policy = run.at("search", f"pbt_policy_{rows[0]['trial']}.txt")
+        lineage = storage.read_bytes(policy).decode() if storage.exists(policy) else ""  # none: it never took over another trial
+        best = lineage_config(cfg, lineage, rows[0]["draw"]).model_dump(mode="json")
     else:
         best = trial_config(cfg, rows[0]["draw"]).model_dump(mode="json")
     # The best trial's student again, from the teacher this search trained (nothing retrained).
-    best["teacher"]["checkpoint"] = best["teacher"]["checkpoint"] or (str(run.out / "teachers") if (run.out / "teachers").is_dir() else None)
+    best["teacher"]["checkpoint"] = best["teacher"]["checkpoint"] or (run.at("teachers") if storage.is_dir(run.at("teachers")) else None)
     best["output"] = None
     (run.out / "best_config.yaml").write_text(yaml.safe_dump(best, sort_keys=False))
     temperature_png = plot_temperature(rows, metric, run.out / "accuracy_vs_temperature.png")
@@ -167,15 +177,13 @@ def _write(run: Run, cfg: SearchConfig, rows: list[dict[str, Any]], teacher_seco
         markdown_table(table),
         "",
         f"best: {rows[0]['strategy']}, temperature {rows[0]['temperature']}, alpha {rows[0]['alpha']} → {pct(rows[0][metric])} {metric}; "
-        f"`raykd run --config {run.out / 'best_config.yaml'}` trains it again",
+        f"`raykd run --config {run.where(run.out / 'best_config.yaml')}` trains it again",
         f"teacher and soft targets: {teacher_seconds:.1f}s, once; re-made for each of the {len(rows)} trials they would "
         f"add {len(rows) * teacher_seconds:.1f}s of teacher compute (the trials themselves took {search_seconds:.1f}s)",
     ]
     body = "\n".join(lines)
-    report = {"rows": [{k: v for k, v in r.items() if k != "curve"} for r in rows], "best_config": str(run.out / "best_config.yaml"),
+    report = {"rows": [{k: v for k, v in r.items() if k != "curve"} for r in rows], "best_config": run.where(run.out / "best_config.yaml"),
               "teacher_seconds": teacher_seconds, "seconds": run.total(), "config": cfg.model_dump(mode="json")}  # fmt: skip
-    write_report(run.out, report, "raykd tune", body, [str(temperature_png), str(curves_png)])
     (run.out / "results.md").write_text(body + "\n")
-    print("\n" + body, flush=True)
-    say(f"report: {run.out / 'report.md'}  best config: {run.out / 'best_config.yaml'}")
+    run.report(report, "raykd tune", body, [str(temperature_png), str(curves_png)])
     return report

@@ -81,7 +81,7 @@ def fit_student(
     start = time.perf_counter()
     with tracker or contextlib.nullcontext(), EpochPrinter(metrics_csv, name, cfg.epochs, emit, on_row=tracker.log if tracker else None):
         if in_tune == "trial":
-            best_dir = Path(storage_path) / name / "best"
+            best_dir = run_dir / "best_checkpoint"  # in the trial's own directory (published with it)
             session = TrialSession({"train": train_ds, "val": val_ds}, metrics_csv, best_dir, job.score_metric, cfg.use_gpu)
             train_student_loop({"job": job, "session": session})
             best, best_metrics = str(best_dir), json.loads((best_dir / "state.json").read_text())
