@@ -14,7 +14,7 @@ export WANDB_MODE ?= offline
 # A local single-user cluster on 127.0.0.1; clusters you share keep Ray's token auth on.
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: setup setup-dev run test bench clean
+.PHONY: setup setup-dev run test bench notebooks clean
 
 define make_venv
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ bench: setup
 	$(BIN)/python benchmarks/strategies.py
 	$(BIN)/python benchmarks/teachers.py
 	$(BIN)/python benchmarks/soft_targets.py
+
+# Re-runs notebooks/*.ipynb with their full settings and saves their outputs in place (minutes; the
+# tests run them on small settings).
+notebooks: setup-dev
+	env -u RAYKD_NOTEBOOK_SMALL $(BIN)/jupyter-execute --inplace notebooks/*.ipynb
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
