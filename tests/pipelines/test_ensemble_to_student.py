@@ -29,7 +29,7 @@ def test_pipeline_writes_a_complete_report_with_curves(ray_session, tmp_path, ca
     out = tmp_path / "run"
     schedules = "{temperature: {kind: linear, start: 8, end: 2}, lr: {kind: cosine, start: 3.0e-3, end: 1.0e-4, per: step}}"
     cfg = load_config(
-        ["--limit", "400", "--teacher-epochs", "5", "--epochs", "3", "--k", "4", "--num-workers", "2", "--output", str(out),
+        ["--limit", "400", "--teacher-epochs", "2", "--epochs", "3", "--k", "4", "--num-workers", "2", "--output", str(out),
          "--set", f"student.schedules={schedules}"]
     )
     report = run_distill(cfg)

@@ -127,7 +127,7 @@ def fixed_run(ray_session, tmp_path_factory):
     from raykd.stages import run_distill
 
     out = tmp_path_factory.mktemp("fixed")
-    run_distill(load_config(["--limit", "400", "--teacher-epochs", "5", "--epochs", "3", "--num-workers", "1", "--no-baseline", "--output", str(out)]))
+    run_distill(load_config(["--limit", "400", "--teacher-epochs", "2", "--epochs", "3", "--num-workers", "1", "--no-baseline", "--output", str(out)]))
     return out
 
 
@@ -136,7 +136,7 @@ def _run(out: Path, *sets: str, teachers: Path | None = None) -> tuple[dict, lis
 
     # One worker: its shard is the whole train split, so runs compare row for row (with several,
     # which rows each worker gets follows Ray Data's join order).
-    flags = ["--limit", "400", "--teacher-epochs", "5", "--epochs", "3", "--num-workers", "1", "--no-baseline", "--output", str(out)]
+    flags = ["--limit", "400", "--teacher-epochs", "2", "--epochs", "3", "--num-workers", "1", "--no-baseline", "--output", str(out)]
     flags += ["--teachers", str(teachers)] if teachers else []
     report = run_distill(load_config(flags + [a for s in sets for a in ("--set", s)]))
     return report, _metrics(out / "student_kd" / "metrics.csv")
