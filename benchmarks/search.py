@@ -94,7 +94,7 @@ def main() -> None:
         "",
         *table(hybrid["rows"], "strategy", "strategy"),
         "",
-        "Born-Again over 3 generations is its own run (`raykd born-again --generations 3`), not a search: see the README.",
+        "Born-Again over 3 generations is a run of generations, not a search: `benchmarks/born_again.py`, table in [born_again.md](born_again.md).",
         "",
     ])  # fmt: skip
     (ROOT / "benchmarks" / "results" / "search.md").write_text(text)
