@@ -15,6 +15,10 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 # Ray Train's controller polls its workers every 2 s by default: for the suite's runs of a few
 # seconds that is a quarter of each run (30.5 s -> 22.8 s for a 5-epoch, 2-worker student here).
 os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
+# Each Ray Train run starts helper actors, each a process importing Ray (~2 CPU-s on these two
+# cores): the watcher of spot-node preemption serves no test here, nor do Train's Prometheus metrics.
+os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
+os.environ.setdefault("RAY_TRAIN_METRICS_ENABLED", "0")
 
 RAY_TEST_CPUS = 2
 

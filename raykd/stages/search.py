@@ -70,7 +70,7 @@ def _row(result: Any, search: SearchConfig, run: Run) -> dict[str, Any]:
     score = run.at("trials", trial, "score.json")
     metric = search.search.metric
     # One row per epoch reported (a PBT trial that took over another repeats the epochs it took over).
-    scores = frame[frame["epoch"].notna()][metric] if frame is not None and "epoch" in frame else []
+    scores = frame[metric] if frame is not None and metric in frame else []
     scheduled = trial_config(search, draw).student.schedules  # what this trial's strategy took
     temperature = draw.get("temperature") if "temperature" in scheduled else None
     alpha = draw.get("alpha") if "alpha" in scheduled else None

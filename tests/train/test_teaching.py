@@ -121,45 +121,59 @@ def _metrics(path: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
 
 
+FLAGS = ["--limit", "400", "--teacher-epochs", "2", "--epochs", "3", "--num-workers", "1", "--no-baseline"]
+"""One worker: its shard is the whole train split, so runs compare row for row (with several,
+which rows each worker gets follows Ray Data's join order)."""
+
+
 @pytest.fixture(scope="module")
 def fixed_run(ray_session, tmp_path_factory):
-    """The same student with a fixed ensemble teacher: what every in-loop kind is compared with."""
+    """The main job's stages with a fixed ensemble teacher: the data, teachers and soft targets the
+    in-loop kinds reuse, and the student every kind is compared with."""
+    from raykd.stages import run_soft_targets, train_student
+
+    cfg = load_config([*FLAGS, "--output", str(tmp_path_factory.mktemp("fixed"))])
+    run, data, teacher, soft = run_soft_targets(cfg, "fixed")
+    fixed = train_student(run, data, "student_kd", cfg.student.strategy, teacher, soft)
+    return run, data, soft, _metrics(fixed["metrics_csv"])
+
+
+def _taught(fixed_run, out: Path, *sets: str) -> tuple[dict, list[dict[str, float]]]:
+    """The fixed run's student again, its teacher (the fixed run's members) acting during training."""
+    from raykd.stages import open_run, prepare_teacher, train_student
+
+    run, data, soft, _ = fixed_run
+    cfg = load_config([*FLAGS, "--output", str(out), "--teachers", str(run.out / "teachers"), *(a for s in sets for a in ("--set", s))])
+    taught = open_run(cfg, "taught")
+    student = train_student(taught, data, "student_kd", cfg.student.strategy, prepare_teacher(taught, data), soft)
+    return student, _metrics(student["metrics_csv"])
+
+
+def _run(out: Path, *sets: str) -> tuple[dict, list[dict[str, float]]]:
     from raykd.stages import run_distill
 
-    out = tmp_path_factory.mktemp("fixed")
-    run_distill(load_config(["--limit", "400", "--teacher-epochs", "2", "--epochs", "3", "--num-workers", "1", "--no-baseline", "--output", str(out)]))
-    return out
-
-
-def _run(out: Path, *sets: str, teachers: Path | None = None) -> tuple[dict, list[dict[str, float]]]:
-    from raykd.stages import run_distill
-
-    # One worker: its shard is the whole train split, so runs compare row for row (with several,
-    # which rows each worker gets follows Ray Data's join order).
-    flags = ["--limit", "400", "--teacher-epochs", "2", "--epochs", "3", "--num-workers", "1", "--no-baseline", "--output", str(out)]
-    flags += ["--teachers", str(teachers)] if teachers else []
-    report = run_distill(load_config(flags + [a for s in sets for a in ("--set", s)]))
+    report = run_distill(load_config([*FLAGS, "--output", str(out), *(a for s in sets for a in ("--set", s))]))
     return report, _metrics(out / "student_kd" / "metrics.csv")
 
 
 @pytest.mark.ray
 def test_adaptive_teacher_reweights_the_loss_from_the_second_epoch(fixed_run, tmp_path):
-    fixed = _metrics(fixed_run / "student_kd" / "metrics.csv")
-    report, adaptive = _run(tmp_path / "adaptive", "teacher.kind=Adaptive", "teacher.params.mode=per_sample", teachers=fixed_run / "teachers")
-    assert report["student"]["kd"]["teaching"] == "Adaptive"
+    _, data, _, fixed = fixed_run
+    student, adaptive = _taught(fixed_run, tmp_path / "adaptive", "teacher.kind=Adaptive", "teacher.params.mode=per_sample")
+    assert student["teaching"] == "Adaptive"
     # Epoch 0 weighs every sample 1: the same losses as the fixed teacher's run, to the bit.
     assert adaptive[0]["distill"] == fixed[0]["distill"] and adaptive[0]["val_accuracy"] == fixed[0]["val_accuracy"]
     assert adaptive[1]["distill"] != fixed[1]["distill"]
     assert all(r["adaptive_max_weight"] > 1.0 > r["adaptive_min_weight"] for r in adaptive)
-    state = load_training_state(report["student"]["kd"]["checkpoint"])["teaching"]["adaptive"]
-    assert state["sample_weight"].numel() >= report["data"]["train"]  # one weight per train id
+    state = load_training_state(student["checkpoint"])["teaching"]["adaptive"]
+    assert state["sample_weight"].numel() >= len(data.train["id"])  # one weight per train id
     assert int(state["epochs_seen"]) == 3 and state["sample_weight"].mean().item() == pytest.approx(1.0)
 
 
 @pytest.mark.ray
 def test_curriculum_teacher_paces_the_rows_each_worker_trains_on(fixed_run, tmp_path):
-    fixed = _metrics(fixed_run / "student_kd" / "metrics.csv")
-    report, paced = _run(tmp_path / "curriculum", "teacher.kind=Curriculum", "teacher.params.full_at_epoch=2", teachers=fixed_run / "teachers")
+    fixed = fixed_run[3]
+    _, paced = _taught(fixed_run, tmp_path / "curriculum", "teacher.kind=Curriculum", "teacher.params.full_at_epoch=2")
     shard = fixed[0]["samples_per_worker"]
     assert [r["curriculum_fraction"] for r in paced] == [0.25, 0.625, 1.0]
     assert [r["samples_per_worker"] for r in paced] == [math.ceil(0.25 * shard), math.ceil(0.625 * shard), shard]

@@ -33,14 +33,21 @@ def _checkpoints(run: Run, name: str) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((run.out / "checkpoints" / name).glob("checkpoint_*/state.json"))]
 
 
-def test_checkpoints_every_n_epochs_and_at_the_end_keep_the_best_n_by_val_accuracy(small_run):
+def test_checkpoints_every_n_epochs_keep_the_best_n_and_a_rerun_resumes_from_them(small_run):
     # Written after epochs 2, 4 and 5 (0-based 1, 3, 4); the best two of those three are kept.
-    result, rows = _student(small_run, "every2", "--epochs", "5", "--set", "student.checkpoint_every=2", "--set", "student.keep_best=2")
+    flags = ("--epochs", "5", "--set", "student.checkpoint_every=2", "--set", "student.keep_best=2")
+    result, rows = _student(small_run, "every2", *flags)
     kept = _checkpoints(small_run[0], "every2")
     assert len(kept) == 2 and {s["epoch"] for s in kept} <= {1, 3, 4}
     written = sorted(float(r["val_accuracy"]) for r in rows if int(r["epoch"]) in (1, 3, 4))
     assert sorted(s["val_accuracy"] for s in kept) == written[-2:]
     assert result["val_accuracy"] == max(s["val_accuracy"] for s in kept)
+    # The same student again in the same place: Ray Train resumes from its checkpoints, nothing is
+    # retrained, and the per-epoch history is kept.
+    again, rows_again = _student(small_run, "every2", *flags)
+    assert rows_again == rows and again["accuracy"] == result["accuracy"]
+    with pytest.raises(ValueError, match=r"holds checkpoints of another student .* give this run a new --output"):
+        _student(small_run, "every2", *flags, "--set", "student.model={type: mlp, hidden: [16]}")
 
 
 def test_early_stopping_stops_at_the_expected_epoch_and_wandb_offline_holds_each_epoch(small_run):
@@ -59,12 +66,6 @@ def test_early_stopping_stops_at_the_expected_epoch_and_wandb_offline_holds_each
     for key in ("val_accuracy", "val_ece", "loss", "lr"):
         assert key.encode() in data, key
     assert repr(float(rows[-1]["val_accuracy"])).encode() in data or rows[-1]["val_accuracy"].encode() in data
-
-
-def test_the_same_seed_gives_the_same_metrics_twice(small_run):
-    runs = [_student(small_run, f"repeat{i}", "--epochs", "3", "--num-workers", "2")[1] for i in range(2)]
-    strip = [[{k: v for k, v in row.items() if k != "epoch_seconds"} for row in rows] for rows in runs]
-    assert strip[0] == strip[1]
 
 
 def test_a_killed_worker_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted_run(small_run):
@@ -104,21 +105,12 @@ def test_a_killed_worker_resumes_from_its_checkpoint_and_ends_like_an_uninterrup
     resumed = done["rows"]
     # The same epochs, each once, and the same numbers: after a restart the worker reloads the model,
     # optimizer and early-stopping state of the latest checkpoint, and every epoch's shuffle is seeded
-    # by (seed, epoch), so the resumed epochs repeat the uninterrupted ones exactly.
+    # by (seed, epoch), so the resumed epochs repeat the uninterrupted ones exactly (and the epochs
+    # before the kill show that the same seed gives the same run; ZeRO-2's test shows it on 2 workers).
     assert [int(r["epoch"]) for r in resumed] == list(range(30))
     for a, b in zip(clean, resumed):
         for key in ("loss", "val_accuracy", "val_loss"):
             assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-6, abs=1e-7), (a["epoch"], key)
-
-
-def test_a_rerun_resumes_the_same_student_and_refuses_another_ones_checkpoints(small_run):
-    first, rows = _student(small_run, "again", "--epochs", "3")
-    # The same student again in the same place: Ray Train resumes from its checkpoints, nothing is
-    # retrained, and the per-epoch history is kept.
-    second, rows_again = _student(small_run, "again", "--epochs", "3")
-    assert rows_again == rows and second["accuracy"] == first["accuracy"]
-    with pytest.raises(ValueError, match=r"holds checkpoints of another student .* give this run a new --output"):
-        _student(small_run, "again", "--epochs", "3", "--set", "student.model={type: mlp, hidden: [16]}")
 
 
 def test_a_zero2_bf16_student_resumes_from_its_sharded_optimizer_state_like_an_uninterrupted_run(small_run):
