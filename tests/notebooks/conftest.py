@@ -1,7 +1,8 @@
 """Each notebook runs top to bottom on a real kernel with its small settings (RAYKD_NOTEBOOK_SMALL=1).
 
-The kernel is a process of its own: a notebook that needs Ray starts its own local one (two CPUs,
-fractional actors) beside any Ray this test process holds, and shuts it down in its last cell.
+The kernel is a process of its own, pointed at this session's Ray (RAY_ADDRESS): a notebook that
+needs Ray joins it, as it would join a `ray start` cluster, rather than starting a second one on the
+same two cores.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ class Executed:
 
 
 @pytest.fixture
-def run_notebook(tmp_path, monkeypatch) -> Callable[[str], Executed]:
+def run_notebook(ray_session, tmp_path, monkeypatch) -> Callable[[str], Executed]:
     """Executes notebooks/<name> in a kernel whose working directory is tmp_path; fails on any error output."""
 
     def run(name: str) -> Executed:
         monkeypatch.setenv("RAYKD_NOTEBOOK_SMALL", "1")  # the kernel inherits this process's environment
+        monkeypatch.setenv("RAY_ADDRESS", ray_session.get_runtime_context().gcs_address)
         notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
         NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
         outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
