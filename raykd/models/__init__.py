@@ -9,14 +9,19 @@ from torch import nn
 from raykd.models.cnn import SmallCNN
 from raykd.models.defaults import default_student, default_teacher_members
 from raykd.models.mlp import MLP
+from raykd.models.resnet_cifar import CIFAR_RESNETS, ResNetCIFAR
 from raykd.models.standardize import feature_stats, set_input_stats
+from raykd.models.torchvision_model import TorchvisionModel
 from raykd.models.transformer import CopyTransformer
 
 __all__ = [
     "ARCHITECTURES",
+    "CIFAR_RESNETS",
     "CopyTransformer",
     "MLP",
+    "ResNetCIFAR",
     "SmallCNN",
+    "TorchvisionModel",
     "build_model",
     "count_parameters",
     "default_student",
@@ -26,12 +31,19 @@ __all__ = [
 ]
 
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": SmallCNN, "copy_transformer": CopyTransformer}
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    "mlp": MLP,
+    "cnn": SmallCNN,
+    "resnet_cifar": ResNetCIFAR,
+    "torchvision": TorchvisionModel,
+    "copy_transformer": CopyTransformer,
+}
 
 
 def build_model(spec: dict[str, Any]) -> nn.Module:
     """`{"type": "mlp", "in_features": 64, "hidden": [256], "num_classes": 10}` or
-    `{"type": "cnn", "in_features": 64, "channels": [16, 32], "num_classes": 10}`; add
+    `{"type": "cnn", "in_features": 64, "channels": [16, 32], "num_classes": 10}` or
+    `{"type": "resnet_cifar", "name": "resnet8x4", "in_features": 3072, "num_classes": 10}`; add
     `"standardize": true` to store input statistics in the model (see `set_input_stats`)."""
     spec = dict(spec)
     kind = spec.pop("type", None)

@@ -17,6 +17,8 @@ from typing import Any
 __all__ = [
     "IMAGE_STUDENT",
     "IMAGE_TEACHER_MEMBERS",
+    "RGB_STUDENT",
+    "RGB_TEACHER_MEMBERS",
     "TABULAR_STUDENT",
     "TABULAR_TEACHER_MEMBERS",
     "default_student",
@@ -29,6 +31,14 @@ IMAGE_TEACHER_MEMBERS: list[dict[str, Any]] = [
     {"type": "mlp", "hidden": [512], "dropout": 0.1, "standardize": True},
 ]
 IMAGE_STUDENT: dict[str, Any] = {"type": "mlp", "hidden": [256], "standardize": True}
+
+# RGB image folders: CIFAR ResNets small enough to train on CPUs (the CRD pair resnet32x4 →
+# resnet8x4 is a spec away).
+RGB_TEACHER_MEMBERS: list[dict[str, Any]] = [
+    {"type": "resnet_cifar", "name": "resnet20", "standardize": True},
+    {"type": "resnet_cifar", "name": "resnet14", "standardize": True},
+]
+RGB_STUDENT: dict[str, Any] = {"type": "resnet_cifar", "name": "resnet8", "standardize": True}
 
 TABULAR_TEACHER_MEMBERS: list[dict[str, Any]] = [
     {"type": "mlp", "hidden": [256, 128], "dropout": 0.1, "standardize": True},
