@@ -59,7 +59,8 @@ ModelSpec = dict[str, Any]
 
 class DataConfig(Section):
     path: str | None = None
-    """Parquet file or directory of numeric feature columns and a label; None: the embedded digits."""
+    """Parquet file or directory of numeric feature columns and a label, or a folder of images with one
+    subfolder per class (torchvision's ImageFolder layout); None: the embedded digits."""
     id_column: str | None = None
     """Integer id column; None uses a column named `id` if there is one, else each row's position."""
     label_column: str = "label"
@@ -67,6 +68,14 @@ class DataConfig(Section):
     """Default: every numeric column but the id and the label."""
     image_shape: tuple[int, int] | None = None
     """(H, W) when the features are a flattened image (enables CNN defaults); the digits are 8×8."""
+    image_size: int = Field(32, ge=8)
+    """Side of the square RGB images an image folder (one subfolder per class) is resized and
+    centre-cropped to; ignored for Parquet and the digits."""
+    image_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    image_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    """Per-channel normalisation of image-folder pixels in [0, 1] (default: ImageNet's statistics)."""
+    bad_images: Literal["error", "skip"] = "error"
+    """An image folder's unreadable files: stop naming the first, or skip them (the data stage counts them)."""
     standardize: bool = True
     """Standardize features with the train split's mean/std, stored in every model's checkpoint."""
     split_seed: int = 0
@@ -215,6 +224,7 @@ class RunConfig(Section):
         "--id-column": "data.id_column",
         "--label-column": "data.label_column",
         "--image-shape": "data.image_shape",
+        "--image-size": "data.image_size",
         "--limit": "data.limit",
         "--teachers": "teacher.checkpoint",
         "--teacher-kind": "teacher.kind",
@@ -250,7 +260,7 @@ class RunConfig(Section):
         if self.output is not None and (why := storage.check_location(self.output)):
             _fail("output (--output)", self.output, why)
         if self.data.path is not None and not Path(self.data.path).exists():
-            _fail("data.path", self.data.path, "does not exist; give a Parquet file or directory")
+            _fail("data.path", self.data.path, "does not exist; give a Parquet file or directory, or an image folder")
         check_strategy("student.strategy", self.student.strategy.name, self.student.strategy.params)
         if self.teacher.kind not in teachers.available():
             _fail("teacher.kind", self.teacher.kind, f"is not a teacher kind; choose one of {teachers.available()}")
@@ -565,6 +575,10 @@ def check_model_spec(path: str, spec: Any) -> None:
     unknown = sorted(set(spec) - takes - {"type"})
     if unknown:
         _fail(f"{path}.{unknown[0]}", spec[unknown[0]], f"is not an argument of model type {spec['type']!r}; it takes {sorted(takes)} (sizes come from the data)")
+    # Architectures by name (CIFAR ResNets, torchvision) say why a name cannot build before Ray starts.
+    check_spec = getattr(ARCHITECTURES[spec["type"]], "check_spec", None)
+    if check_spec is not None and (why := check_spec(spec)) is not None:
+        _fail(f"{path}.name", spec.get("name"), why)
 
 
 def _format(error: dict[str, Any], flags: dict[str, str], cls: type[BaseModel]) -> str:

@@ -1,15 +1,19 @@
-"""Stage 1, data: the embedded digits or the user's Parquet, split by a hash of the id."""
+"""Stage 1, data: the embedded digits, the user's Parquet or image folder, split by a hash of the id."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+import copy
+
 import numpy as np
 
-from raykd.config import DataConfig
+from raykd.config import ConfigError, DataConfig
 from raykd.data import InputSpec, Inputs, read_inputs, resolve_inputs, split_inputs, to_numpy
+from raykd.data.images import ImageFolder, is_image_folder, read_labeled_images, scan_image_folder
 from raykd.models import default_student, default_teacher_members, feature_stats
+from raykd.models.defaults import RGB_STUDENT, RGB_TEACHER_MEMBERS
 from raykd.stages.run import Run, say
 
 __all__ = ["Data", "check_data", "default_architectures", "load_data", "model_spec"]
@@ -19,7 +23,7 @@ __all__ = ["Data", "check_data", "default_architectures", "load_data", "model_sp
 class Data:
     """The splits as Ray Datasets (materialized), the small train/test arrays, and their sizes."""
 
-    inputs: Inputs
+    inputs: Inputs | ImageFolder
     splits: dict[str, Any]
     train: dict[str, np.ndarray]
     test: dict[str, np.ndarray]
@@ -48,8 +52,14 @@ class Data:
         return {"train": len(self.train["id"]), "val": int(self.splits["val"].count()), "test": len(self.test["id"])}
 
 
-def check_data(cfg: DataConfig) -> Inputs:
-    """Columns, ids, labels and image shape checked from the files' schema, before any Ray work."""
+def check_data(cfg: DataConfig) -> Inputs | ImageFolder:
+    """Columns, ids, labels and image shape checked from the files' schema (an image folder: from
+    its files' headers), before any Ray work."""
+    if cfg.path is not None and is_image_folder(cfg.path):
+        try:
+            return scan_image_folder(cfg.path, cfg.image_size, cfg.bad_images)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
     return resolve_inputs(
         InputSpec(
             cfg.path,
@@ -61,13 +71,20 @@ def check_data(cfg: DataConfig) -> Inputs:
     )
 
 
-def load_data(run: Run, inputs: Inputs | None = None) -> Data:
+def load_data(run: Run, inputs: Inputs | ImageFolder | None = None) -> Data:
     cfg = run.cfg.data
     inputs = inputs or check_data(cfg)
     with run.stage("data", inputs.spec.path or "embedded digits") as summary:
-        if inputs.positional_ids:
-            say("data: no id column, so ids are row positions (stable while the files are unchanged)")
-        splits = split_inputs(read_inputs(inputs, cfg.limit), cfg.split_seed, cfg.val_fraction, cfg.test_fraction)
+        if isinstance(inputs, ImageFolder):
+            ds = read_labeled_images(inputs, cfg.image_mean, cfg.image_std, cfg.limit)
+            summary.update({"classes_from": "subfolder names", "skipped_images": len(inputs.skipped)})
+            if inputs.skipped:
+                say(f"data: skipped {len(inputs.skipped)} unreadable image(s), e.g. {inputs.skipped[0]} (data.bad_images=skip)")
+        else:
+            if inputs.positional_ids:
+                say("data: no id column, so ids are row positions (stable while the files are unchanged)")
+            ds = read_inputs(inputs, cfg.limit)
+        splits = split_inputs(ds, cfg.split_seed, cfg.val_fraction, cfg.test_fraction)
         splits = {name: ds.materialize() for name, ds in splits.items()}
         train, test = to_numpy(splits["train"]), to_numpy(splits["test"])
         stats = None
@@ -86,5 +103,8 @@ def model_spec(data: Data, architecture: dict[str, Any]) -> dict[str, Any]:
 
 
 def default_architectures(data: Data) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(teacher members, student) that fit the data: CNNs only for image-shaped inputs."""
+    """(teacher members, student) that fit the data: CIFAR ResNets for RGB image folders, CNNs
+    for other image-shaped inputs, MLPs for flat features."""
+    if isinstance(data.inputs, ImageFolder):
+        return copy.deepcopy(RGB_TEACHER_MEMBERS), copy.deepcopy(RGB_STUDENT)
     return default_teacher_members(data.inputs.image_shape), default_student(data.inputs.image_shape)
