@@ -6,6 +6,11 @@ Precisions:
 - `bf16`: the whole model in bfloat16 (meant for GPUs; runs on CPU too).
 - `int8_weight`, `fp8`: weight-only int8 / float8-e4m3 with one scale per output channel,
   dequantised to bf16 at matmul time; `fp8` needs CUDA (the format pays off on GPUs with FP8 units).
+- `int4`: weight-only int4 through torchao (`pip install 'raykd[quantize]'`), one scale per group
+  of 128 input weights (64, 32 or the whole row where the width does not divide). On CUDA the
+  weights are packed two per byte for torchao's tinygemm kernel (bf16 activations, compute
+  capability >= 8.0); on CPU torchao keeps the int4 values one per byte and dequantises at matmul
+  time, so it is a check of the accuracy, not a saving in memory or time.
 `agreement(inputs)` is the top-1 agreement with the full-precision teacher, which this replica
 keeps (set `keep_reference=False` to drop it after measuring once).
 """
@@ -13,6 +18,7 @@ keeps (set `keep_reference=False` to drop it after measuring once).
 from __future__ import annotations
 
 import copy
+import logging
 import warnings
 from typing import Any, Iterable
 
@@ -27,8 +33,8 @@ from raykd.teachers.registry import register
 
 __all__ = ["QuantizedTeacher", "PRECISIONS", "WeightOnlyLinear", "quantize_model"]
 
-PRECISIONS = ("int8", "bf16", "int8_weight", "fp8")
-_BYTES = {"int8": 1, "bf16": 2, "int8_weight": 1, "fp8": 1}
+PRECISIONS = ("int8", "bf16", "int8_weight", "fp8", "int4")
+_BYTES = {"int8": 1, "bf16": 2, "int8_weight": 1, "fp8": 1, "int4": 0.5}
 
 
 class WeightOnlyLinear(nn.Module):
@@ -65,6 +71,46 @@ def _swap_linears(module: nn.Module, dtype: torch.dtype) -> nn.Module:
     return module
 
 
+def _int4_weights(model: nn.Module, device: torch.device) -> nn.Module:
+    # Round-to-nearest int4 with per-group scales (Dettmers & Zettlemoyer 2023, "The case for 4-bit
+    # precision"): smaller groups keep outlier weights from flattening the rest of their row.
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"precision='int4' runs on 'cpu' or 'cuda', got device={str(device)!r}")
+    if device.type == "cuda" and torch.cuda.get_device_capability(device)[0] < 8:
+        raise ValueError(
+            "precision='int4' on CUDA needs compute capability >= 8.0 (torchao's tinygemm kernel); "
+            "on this GPU use 'int8_weight' or 'bf16'"
+        )
+    torchao_log = logging.getLogger("torchao")
+    level = torchao_log.level
+    torchao_log.setLevel(logging.ERROR)  # on a CPU build, each of its CUDA kernel libraries warns it cannot load
+    try:
+        from torchao.quantization import FqnToConfig, Int4WeightOnlyConfig, IntxWeightOnlyConfig, quantize_
+        from torchao.quantization.granularity import PerAxis, PerGroup
+    except ImportError as err:
+        raise ImportError("precision='int4' needs torchao: pip install 'raykd[quantize]'") from err
+    finally:
+        torchao_log.setLevel(level)
+
+    def config(linear: nn.Linear) -> Any:
+        group = next((g for g in (128, 64, 32) if linear.in_features % g == 0), None)
+        if device.type == "cuda" and group is not None:
+            return Int4WeightOnlyConfig(group_size=group, int4_packing_format="tile_packed_to_4d",
+                                        set_inductor_config=False)
+        # torchao has no CPU int4 kernel; its int-x path also covers widths tinygemm's groups do not divide
+        granularity = PerAxis(0) if group is None else PerGroup(group)
+        return IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=granularity)
+
+    model = model.to(device=device, dtype=torch.bfloat16 if device.type == "cuda" else torch.float32)
+    linears = {name: config(m) for name, m in model.named_modules() if isinstance(m, nn.Linear)}
+    if not linears:
+        raise ValueError("precision='int4' quantises nn.Linear weights and this model has none; use 'bf16'")
+    quantize_(model, FqnToConfig(linears), filter_fn=None)
+    for name in linears:  # torchao's per-instance repr (a bound functools.partial) would make the replica unpicklable
+        vars(model.get_submodule(name)).pop("extra_repr", None)
+    return model
+
+
 def quantize_model(model: nn.Module, precision: str, device: str | torch.device = "cpu") -> nn.Module:
     """A reduced-precision copy of `model` (the original is left untouched)."""
     device = torch.device(device)
@@ -86,6 +132,8 @@ def quantize_model(model: nn.Module, precision: str, device: str | torch.device 
         if device.type != "cuda":
             raise ValueError("precision='fp8' needs a CUDA device (device='cuda'); on CPU use 'int8'")
         return _swap_linears(model, torch.float8_e4m3fn).to(device)
+    if precision == "int4":
+        return _int4_weights(model, device)
     raise ValueError(f"Quantized precision must be one of {PRECISIONS}, got {precision!r}")
 
 
@@ -133,7 +181,8 @@ class QuantizedTeacher(Teacher):
         return cls(teacher, precision=precision, device=device, layers=layers, keep_reference=keep_reference)
 
     def _input_dtype(self) -> torch.dtype:
-        return torch.bfloat16 if self.precision == "bf16" else torch.float32
+        bf16_model = self.precision == "bf16" or (self.precision == "int4" and self.device.type == "cuda")
+        return torch.bfloat16 if bf16_model else torch.float32
 
     def forward(self, inputs: Any) -> ModelOutput:
         x = to_tensor(inputs).to(self.device)
@@ -160,7 +209,8 @@ class QuantizedTeacher(Teacher):
         return self.measured_agreement
 
     def requirements(self) -> Requirements:
-        weights = self.param_count * _BYTES[self.precision]
+        cpu_int4 = self.precision == "int4" and self.device.type == "cpu"  # one int4 value per byte there
+        weights = self.param_count * (1 if cpu_int4 else _BYTES[self.precision])
         if self.reference is not None:
             weights += self.param_count * 4
         return Requirements(num_gpus=1.0 if self.device.type == "cuda" else 0.0, memory_bytes=int(weights))
