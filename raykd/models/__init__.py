@@ -9,6 +9,7 @@ from torch import nn
 from raykd.models.cnn import SmallCNN
 from raykd.models.defaults import default_student, default_teacher_members
 from raykd.models.mlp import MLP
+from raykd.models.mobilenet_cifar import MobileNetV2CIFAR
 from raykd.models.resnet_cifar import CIFAR_RESNETS, ResNetCIFAR
 from raykd.models.standardize import feature_stats, set_input_stats
 from raykd.models.torchvision_model import TorchvisionModel
@@ -19,6 +20,7 @@ __all__ = [
     "CIFAR_RESNETS",
     "CopyTransformer",
     "MLP",
+    "MobileNetV2CIFAR",
     "ResNetCIFAR",
     "SmallCNN",
     "TorchvisionModel",
@@ -35,6 +37,7 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
     "mlp": MLP,
     "cnn": SmallCNN,
     "resnet_cifar": ResNetCIFAR,
+    "mobilenetv2_cifar": MobileNetV2CIFAR,
     "torchvision": TorchvisionModel,
     "copy_transformer": CopyTransformer,
 }

@@ -27,6 +27,13 @@ def test_feature_layers_are_the_stage_maps_and_the_pooled_embedding():
     assert shapes == [(2, 64, 16, 16), (2, 128, 8, 8), (2, 256, 4, 4), (2, 256)]
 
 
+def test_cifar_mobilenetv2_half_width_runs_and_names_its_stage_maps():
+    model = build_model({"type": "mobilenetv2_cifar", "in_features": 3 * 16 * 16, "num_classes": 10})
+    output = FeatureExtractor(model, model.feature_layers)(torch.randn(2, 3 * 16 * 16))
+    assert output.logits.shape == (2, 10) and tuple(output.features["stage7"].shape) == (2, 160, 1, 1)
+    assert 500_000 < count_parameters(model) < 1_000_000  # RepDistiller's mobile_half is ~0.8M at 100 classes
+
+
 def test_unknown_names_and_missing_torchvision_fail_at_config_check():
     with pytest.raises(ConfigError, match=r"^student\.model\.name: 'resnet9' is not a CIFAR ResNet; choose one of \['resnet8', "):
         check_model_spec("student.model", {"type": "resnet_cifar", "name": "resnet9"})
