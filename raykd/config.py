@@ -68,9 +68,12 @@ class DataConfig(Section):
     """Default: every numeric column but the id and the label."""
     image_shape: tuple[int, int] | None = None
     """(H, W) when the features are a flattened image (enables CNN defaults); the digits are 8×8."""
+    image_column: str | None = None
+    """A Parquet column of encoded images (PNG/JPEG bytes, or a `{bytes, path}` struct as Hugging
+    Face datasets write them): the inputs are those images, in RGB, not numeric feature columns."""
     image_size: int = Field(32, ge=8)
-    """Side of the square RGB images an image folder (one subfolder per class) is resized and
-    centre-cropped to; ignored for Parquet and the digits."""
+    """Side of the square RGB images an image folder (one subfolder per class) or `image_column` is
+    resized and centre-cropped to; ignored for feature Parquet and the digits."""
     image_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     image_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     """Per-channel normalisation of image-folder pixels in [0, 1] (default: ImageNet's statistics)."""
@@ -225,6 +228,7 @@ class RunConfig(Section):
         "--label-column": "data.label_column",
         "--image-shape": "data.image_shape",
         "--image-size": "data.image_size",
+        "--image-column": "data.image_column",
         "--limit": "data.limit",
         "--teachers": "teacher.checkpoint",
         "--teacher-kind": "teacher.kind",

@@ -11,6 +11,7 @@ import numpy as np
 
 from raykd.config import ConfigError, DataConfig
 from raykd.data import InputSpec, Inputs, read_inputs, resolve_inputs, split_inputs, to_numpy
+from raykd.data.image_parquet import ImageParquet, read_image_parquet, scan_image_parquet
 from raykd.data.images import ImageFolder, is_image_folder, read_labeled_images, scan_image_folder
 from raykd.models import default_student, default_teacher_members, feature_stats
 from raykd.models.defaults import RGB_STUDENT, RGB_TEACHER_MEMBERS
@@ -23,7 +24,7 @@ __all__ = ["Data", "check_data", "default_architectures", "load_data", "model_sp
 class Data:
     """The splits as Ray Datasets (materialized), the small train/test arrays, and their sizes."""
 
-    inputs: Inputs | ImageFolder
+    inputs: Inputs | ImageFolder | ImageParquet
     splits: dict[str, Any]
     train: dict[str, np.ndarray]
     test: dict[str, np.ndarray]
@@ -52,14 +53,16 @@ class Data:
         return {"train": len(self.train["id"]), "val": int(self.splits["val"].count()), "test": len(self.test["id"])}
 
 
-def check_data(cfg: DataConfig) -> Inputs | ImageFolder:
+def check_data(cfg: DataConfig) -> Inputs | ImageFolder | ImageParquet:
     """Columns, ids, labels and image shape checked from the files' schema (an image folder: from
     its files' headers), before any Ray work."""
-    if cfg.path is not None and is_image_folder(cfg.path):
-        try:
+    try:
+        if cfg.path is not None and cfg.image_column is not None:
+            return scan_image_parquet(cfg.path, cfg.image_column, cfg.label_column, cfg.id_column, cfg.image_size)
+        if cfg.path is not None and is_image_folder(cfg.path):
             return scan_image_folder(cfg.path, cfg.image_size, cfg.bad_images)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     return resolve_inputs(
         InputSpec(
             cfg.path,
@@ -71,7 +74,7 @@ def check_data(cfg: DataConfig) -> Inputs | ImageFolder:
     )
 
 
-def load_data(run: Run, inputs: Inputs | ImageFolder | None = None) -> Data:
+def load_data(run: Run, inputs: Inputs | ImageFolder | ImageParquet | None = None) -> Data:
     cfg = run.cfg.data
     inputs = inputs or check_data(cfg)
     with run.stage("data", inputs.spec.path or "embedded digits") as summary:
@@ -80,6 +83,8 @@ def load_data(run: Run, inputs: Inputs | ImageFolder | None = None) -> Data:
             summary.update({"classes_from": "subfolder names", "skipped_images": len(inputs.skipped)})
             if inputs.skipped:
                 say(f"data: skipped {len(inputs.skipped)} unreadable image(s), e.g. {inputs.skipped[0]} (data.bad_images=skip)")
+        elif isinstance(inputs, ImageParquet):
+            ds = read_image_parquet(inputs, cfg.image_mean, cfg.image_std, cfg.bad_images, cfg.limit)
         else:
             if inputs.positional_ids:
                 say("data: no id column, so ids are row positions (stable while the files are unchanged)")
@@ -93,6 +98,11 @@ def load_data(run: Run, inputs: Inputs | ImageFolder | None = None) -> Data:
             stats = (mean.tolist(), std.tolist())
         data = Data(inputs, splits, train, test, cfg.standardize, stats)
         summary.update(data.sizes())
+        if isinstance(inputs, ImageParquet):
+            skipped = min(inputs.num_rows, cfg.limit or inputs.num_rows) - sum(data.sizes().values())
+            summary["skipped_images"] = skipped
+            if skipped:
+                say(f"data: skipped {skipped} undecodable image(s) in {inputs.image_column} (data.bad_images=skip)")
         summary.update({"features": data.num_features, "classes": data.num_classes})
     return data
 
@@ -103,8 +113,8 @@ def model_spec(data: Data, architecture: dict[str, Any]) -> dict[str, Any]:
 
 
 def default_architectures(data: Data) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(teacher members, student) that fit the data: CIFAR ResNets for RGB image folders, CNNs
+    """(teacher members, student) that fit the data: CIFAR ResNets for RGB images, CNNs
     for other image-shaped inputs, MLPs for flat features."""
-    if isinstance(data.inputs, ImageFolder):
+    if isinstance(data.inputs, (ImageFolder, ImageParquet)):
         return copy.deepcopy(RGB_TEACHER_MEMBERS), copy.deepcopy(RGB_STUDENT)
     return default_teacher_members(data.inputs.image_shape), default_student(data.inputs.image_shape)
