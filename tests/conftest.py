@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import time
+from typing import Callable
 
 import pytest
 
@@ -56,3 +59,21 @@ def s3_server():
             patch.setenv(key, value)
         yield {"env": env, "bucket": admin.create_dir}
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def wait_for() -> Callable[..., None]:
+    """`wait_for(condition, driver, what, timeout=300)`: polls `condition` until it holds; fails with
+    the driver's last output if that subprocess exits first, or after `timeout` seconds (generous:
+    on a loaded 2-core machine a stage is slow, a stuck one never gets there)."""
+
+    def wait(condition: Callable[[], bool], driver: subprocess.Popen, what: str, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if driver.poll() is not None:
+                pytest.fail(f"the driver exited before {what}:\n{driver.stdout.read()[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what}: not within {timeout:.0f} s")
+            time.sleep(0.1)
+
+    return wait

@@ -71,7 +71,7 @@ def _settled_parts(soft: str, quiet: float = 2.0, limit: float = 30.0) -> dict[s
 
 
 @pytest.fixture(scope="module")
-def interrupted_then_rerun(s3, tmp_path_factory):
+def interrupted_then_rerun(s3, tmp_path_factory, wait_for):
     """Run 1 killed (SIGKILL to its driver) once some parts are in the bucket; run 2, the same
     command, to the end. Both in a fresh working directory, where nothing may appear."""
     cwd = tmp_path_factory.mktemp("cwd")
@@ -79,13 +79,7 @@ def interrupted_then_rerun(s3, tmp_path_factory):
     soft = f"{output}/soft_targets"
     first = _driver(s3, output, cwd)
     try:
-        deadline = time.monotonic() + 120
-        while len(list_parts(soft)) < 4:
-            if first.poll() is not None:
-                pytest.fail(f"the first run ended before it could be killed:\n{first.stdout.read()[-3000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail("no soft-target parts reached the bucket within 120 s")
-            time.sleep(0.1)
+        wait_for(lambda: len(list_parts(soft)) >= 4, first, "4 soft-target parts reached the bucket")
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()

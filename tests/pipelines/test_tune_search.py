@@ -62,7 +62,7 @@ def _finished_trials(out: Path) -> dict[str, int]:
 
 
 @pytest.mark.ray
-def test_a_search_killed_mid_way_resumes_and_writes_its_table_best_config_and_plots(ray_session, tmp_path):
+def test_a_search_killed_mid_way_resumes_and_writes_its_table_best_config_and_plots(ray_session, tmp_path, wait_for):
     from raykd.stages.search import run_search
 
     config, out = tmp_path / "search.yaml", tmp_path / "run"
@@ -73,13 +73,7 @@ def test_a_search_killed_mid_way_resumes_and_writes_its_table_best_config_and_pl
         env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 400
-        while not _finished_trials(out):
-            if driver.poll() is not None:
-                pytest.fail(f"the search ended before it could be killed:\n{driver.stdout.read()[-3000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail("no trial finished within 400 s")
-            time.sleep(0.5)
+        wait_for(lambda: bool(_finished_trials(out)), driver, "a trial finished", timeout=400)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()
