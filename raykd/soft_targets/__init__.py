@@ -6,9 +6,20 @@ from raykd.soft_targets.encoders import PartEncoder, TopKEncoder
 from raykd.soft_targets.pipeline import SoftTargetRun, generate_parts, generate_soft_targets
 from raykd.soft_targets.reader import join_with_inputs, read_soft_targets
 from raykd.soft_targets.schema import SoftTargetMeta, teacher_fingerprint
-from raykd.soft_targets.store import list_parts, read_ids, read_parts, stored_bytes, validate_exactly_once
+from raykd.soft_targets.store import (
+    IdTally,
+    drop_written,
+    list_parts,
+    read_ids,
+    read_parts,
+    shuffle_partitions,
+    stored_bytes,
+    tally_ids,
+    validate_exactly_once,
+)
 
 __all__ = [
+    "IdTally",
     "PartEncoder",
     "TeacherActor",
     "TopKEncoder",
@@ -16,6 +27,7 @@ __all__ = [
     "SoftTargetMeta",
     "SoftTargetRun",
     "decode_topk",
+    "drop_written",
     "encode_topk",
     "generate_soft_targets",
     "index_dtype",
@@ -24,7 +36,9 @@ __all__ = [
     "read_ids",
     "read_parts",
     "read_soft_targets",
+    "shuffle_partitions",
     "stored_bytes",
+    "tally_ids",
     "teacher_fingerprint",
     "validate_exactly_once",
 ]

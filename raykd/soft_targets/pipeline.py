@@ -7,9 +7,13 @@ Exactly once, also across failures:
   leaves no partial part, and a batch that Ray retries after an
   actor dies (Ray Data restarts map actors and retries their tasks by default) lands on the same
   name instead of adding rows.
-- A rerun after the driver died reads the ids already written and sends only the missing ones
-  through the teachers; parts of another teacher or format in the directory are refused.
-- At the end `validate_exactly_once` proves that every input id is in exactly one row.
+- A rerun after the driver died removes the ids already written from the inputs with a
+  distributed anti-join and sends only the missing ones through the teachers; parts of another
+  teacher or format in the directory are refused.
+- At the end `tally_ids` proves that every input id is in exactly one row.
+
+None of this holds ids on the driver: the ids are counted, joined and checked by Ray tasks
+(`store.tally_ids`, `store.drop_written`), and the driver gets counts and a few example ids.
 """
 
 from __future__ import annotations
@@ -18,8 +22,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-
-import numpy as np
 
 from raykd import storage
 from raykd.soft_targets.actor import PRECISIONS, TeacherActor
@@ -30,14 +32,14 @@ from raykd.soft_targets.sizing import plan_pool
 from raykd.soft_targets.store import (
     COMPRESSIONS,
     check_compatible,
+    drop_written,
     list_parts,
-    read_ids,
     remove_temp_files,
-    validate_exactly_once,
+    tally_ids,
 )
 from raykd.teachers.base import Requirements, Teacher
 
-__all__ = ["SoftTargetRun", "generate_parts", "generate_soft_targets", "collect_ids", "check_inputs"]
+__all__ = ["SoftTargetRun", "generate_parts", "generate_soft_targets", "check_inputs"]
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,6 @@ class SoftTargetRun:
     new_rows: int
     parts: int
     seconds: float
-
-
-def collect_ids(ds) -> np.ndarray:
-    parts = [b["id"] for b in ds.select_columns(["id"]).iter_batches(batch_format="numpy", batch_size=None)]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 def check_inputs(inputs, columns: tuple[str, ...]) -> None:
@@ -80,11 +77,6 @@ def check_inputs(inputs, columns: tuple[str, ...]) -> None:
     id_type = schema.types[names.index("id")]
     if isinstance(id_type, pa.DataType) and not pa.types.is_integer(id_type):
         raise ValueError(f"input column 'id' must hold integers, got {id_type}")
-
-
-def _drop_done(batch: dict[str, np.ndarray], done: np.ndarray) -> dict[str, np.ndarray]:
-    keep = ~np.isin(batch["id"], done, assume_unique=False)
-    return {k: v[keep] for k, v in batch.items()}
 
 
 def generate_parts(
@@ -118,9 +110,10 @@ def generate_parts(
     `max_concurrent_calls` (default 2) lets an actor take the next batch off Ray Data and write the
     last one's Parquet part while the teacher runs (the forward itself stays one at a time, under a
     lock): on 2 CPU cores that was worth ~10% over 1, and it keeps a GPU busy between batches.
-    Inputs that are not materialised are read twice: once for the ids that the exact-once check
-    needs, once for the teachers. `requirements` (the teacher's) raise each actor's resources to
-    what one replica needs; a pool the cluster cannot hold is refused first (`sizing.plan_pool`).
+    Inputs that are not materialised are read more than once: their ids for the row count and the
+    id tallies before and after, the rows for the teachers. `requirements` (the teacher's) raise
+    each actor's resources to what one replica needs; a pool the cluster cannot hold is refused
+    first (`sizing.plan_pool`).
     """
     import ray.data
     from ray.data.dataset import MaterializedDataset
@@ -139,19 +132,28 @@ def generate_parts(
     storage.make_dir(out_dir)
     check_compatible(out_dir, encoder.metadata)
     remove_temp_files(out_dir)
-    expected = collect_ids(inputs)
-    if len(np.unique(expected)) != len(expected):
-        raise ValueError("input ids are not unique; outputs are keyed by id, so each id must appear once")
-    done = np.unique(read_ids(out_dir))
+    expected = inputs.select_columns(["id"])
+    expected_rows = expected.count()
+    before = tally_ids(expected, out_dir, expected_rows)
+    if before.input_duplicates:
+        raise ValueError(
+            f"input ids are not unique ({before.input_duplicates} ids appear more than once, e.g. "
+            f"{before.examples['input_duplicates']}); outputs are keyed by id, so each id must appear once"
+        )
+    # A rerun whose every id is already written starts no teacher at all.
+    if before.written and not before.missing:
+        return SoftTargetRun(str(out_dir), before.check(out_dir), 0, len(list_parts(out_dir)), time.perf_counter() - start)
+    if before.written:
+        # The ids already written leave the inputs by a hash anti-join in Ray tasks, before the
+        # actors hold CPUs (its tasks take whole CPUs); the rest waits in the object store.
+        inputs = drop_written(inputs, out_dir, expected_rows)
     if pool_size > 1 and isinstance(inputs, MaterializedDataset) and inputs.num_blocks() < pool_size:
         # Ray Data hands an actor whole blocks: inputs of one block (the embedded digits) would keep
         # every actor but one idle. Split into blocks of a batch now, before the actors hold CPUs.
         inputs = inputs.repartition(target_num_rows_per_block=batch_size).materialize()
-    # A fraction of a CPU, as for `_drop_done`: the projection runs beside teacher actors that may
-    # hold most of a node's CPUs (one actor per 1-CPU node), where a 1-CPU task would never start.
+    # A fraction of a CPU: the projection runs beside teacher actors that may hold most of a
+    # node's CPUs (one actor per 1-CPU node), where a 1-CPU task would never start.
     todo = inputs.select_columns(list(columns), num_cpus=0.25)
-    if len(done):
-        todo = todo.map_batches(_drop_done, batch_format="numpy", fn_kwargs={"done": done}, num_cpus=0.25)
     concurrent = max_concurrent_calls > 1
     written = todo.map_batches(
         TeacherActor,
@@ -180,10 +182,8 @@ def generate_parts(
     # while it starts (on another node that can take long); a pool the cluster cannot place fails
     # after Ray Data's no-progress timeout with a message saying so, instead of waiting on.
     written.context.wait_for_min_actors_s = int(written.context.execution_no_progress_timeout_s)
-    # A rerun whose every id is already written starts no teacher at all.
-    finished = len(done) > 0 and bool(np.isin(expected, done).all())
-    new_rows = 0 if finished else int(sum(int(b["rows"].sum()) for b in written.iter_batches(batch_format="numpy", batch_size=None)))
-    rows = validate_exactly_once(out_dir, expected)
+    new_rows = int(sum(int(b["rows"].sum()) for b in written.iter_batches(batch_format="numpy", batch_size=None)))
+    rows = tally_ids(expected, out_dir, expected_rows).check(out_dir)
     return SoftTargetRun(str(out_dir), rows, new_rows, len(list_parts(out_dir)), time.perf_counter() - start)
 
 

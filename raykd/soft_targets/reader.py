@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from raykd import storage
-from raykd.soft_targets.store import list_parts, read_meta
+from raykd.soft_targets.store import list_parts, read_meta, shuffle_partitions
 
 __all__ = ["read_soft_targets", "join_with_inputs"]
 
@@ -21,9 +21,11 @@ def read_soft_targets(directory: str | Path):
     return ray.data.read_parquet([p.path for p in list_parts(directory)], filesystem=fs), meta
 
 
-def join_with_inputs(inputs, soft_targets, expected_rows: int, num_partitions: int = 2):
-    """Inner join on `id`; every input row must find its soft targets."""
-    joined = inputs.join(soft_targets, join_type="inner", num_partitions=num_partitions, on=("id",)).materialize()
+def join_with_inputs(inputs, soft_targets, expected_rows: int, num_partitions: int | None = None):
+    """Inner join on `id`; every input row must find its soft targets. Partitions grow with
+    `expected_rows` (`store.shuffle_partitions`) unless given."""
+    partitions = num_partitions or shuffle_partitions(expected_rows)
+    joined = inputs.join(soft_targets, join_type="inner", num_partitions=partitions, on=("id",)).materialize()
     if joined.count() != expected_rows:
         raise ValueError(
             f"{expected_rows - joined.count()} of {expected_rows} inputs have no soft targets; "

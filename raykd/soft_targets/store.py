@@ -5,13 +5,21 @@ it holds and appears whole or not at all (`storage.write_whole`: a renamed temp 
 single upload on object storage). A retried batch therefore lands on the same name (no duplicate
 rows) and a killed writer leaves no partial part behind, at most a hidden temp file that readers
 ignore.
+
+The bookkeeping runs as Ray work, so the driver's memory does not grow with the number of ids:
+each part's `id` column is its manifest, read in Ray tasks; `tally_ids` counts every id over the
+inputs and the parts with one hash shuffle of the ids, bringing back only counts and a few example
+ids; `drop_written` removes the written ids from the inputs by a hash anti-join. The driver holds
+the part listing (one entry per batch) and object references, not the ids.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +42,24 @@ __all__ = [
     "read_identity",
     "read_ids",
     "check_compatible",
+    "IdTally",
+    "ROWS_PER_PARTITION",
+    "shuffle_partitions",
+    "drop_written",
+    "tally_ids",
     "validate_exactly_once",
 ]
 
 COMPRESSIONS = ("zstd", "lz4", "snappy", "none")
+
+# Rows per hash partition of every join and group-by by id here (the resume anti-join, the
+# exact-once tally, soft targets ⋈ inputs, pseudo-labels ⋈ unlabeled inputs): 1M ids are 8 MB,
+# and a joined partition with features stays a few hundred MB for one reduce task.
+ROWS_PER_PARTITION = 1_000_000
+# Parts whose id columns one Ray task reads: a task per part would cost more than the read.
+PARTS_PER_TASK = 64
+EXAMPLES = 5
+_KINDS = ("missing", "duplicated", "unexpected", "input_duplicates")
 
 
 def part_name(ids: np.ndarray) -> str:
@@ -129,7 +151,8 @@ def read_identity(directory: str | Path) -> dict | None:
 
 
 def read_ids(directory: str | Path) -> np.ndarray:
-    """Every id in every part (duplicates kept, so callers can detect them)."""
+    """Every id in every part (duplicates kept, so callers can detect them), on the caller: for
+    tests and small directories; the stage itself uses `tally_ids` and `drop_written`."""
     if not list_parts(directory):
         return np.zeros(0, dtype=np.int64)
     return read_parts(directory, ["id"]).column("id").to_numpy()
@@ -149,17 +172,151 @@ def check_compatible(directory: str | Path, identity: dict) -> None:
         )
 
 
-def validate_exactly_once(directory: str | Path, expected_ids: np.ndarray) -> int:
-    """Raises unless every expected id appears exactly once and no other id appears."""
-    ids = read_ids(directory)
-    unique, counts = np.unique(ids, return_counts=True)
-    duplicated = unique[counts > 1]
-    missing = np.setdiff1d(expected_ids, unique)
-    extra = np.setdiff1d(unique, expected_ids)
-    if len(duplicated) or len(missing) or len(extra):
-        raise ValueError(
-            f"soft targets in {directory} are not exact: {len(missing)} ids missing, {len(duplicated)} duplicated, "
-            f"{len(extra)} unexpected (e.g. missing {missing[:5].tolist()}, duplicated {duplicated[:5].tolist()}, "
-            f"unexpected {extra[:5].tolist()}); rerun to fill missing ids, or delete the directory to start fresh"
-        )
-    return int(len(ids))
+def shuffle_partitions(rows: int) -> int:
+    """Hash partitions for a join or group-by over `rows` rows: one per `ROWS_PER_PARTITION`, so a
+    partition's memory stays the same however many rows there are (the one rule for all of them)."""
+    return max(1, math.ceil(rows / ROWS_PER_PARTITION))
+
+
+def _part_ids(paths: list[str], directory: str) -> np.ndarray:
+    """The `id` column of each part at `paths` (inside `directory`'s filesystem), in one array."""
+    fs, _ = storage.resolve(directory)
+    ids = []
+    for path in paths:
+        try:
+            ids.append(pq.read_table(path, columns=["id"], filesystem=fs).column("id").to_numpy())
+        except (pa.ArrowInvalid, OSError) as err:
+            raise _corrupt(directory, fs.get_file_info(path), err) from err
+    return np.concatenate(ids).astype(np.int64, copy=False) if ids else np.zeros(0, dtype=np.int64)
+
+
+def _part_chunks(directory: str | Path) -> list[list[str]]:
+    paths = [p.path for p in list_parts(directory)]
+    return [paths[i : i + PARTS_PER_TASK] for i in range(0, len(paths), PARTS_PER_TASK)]
+
+
+def _split(table: pa.Table, partitions: int) -> pa.Table | list[pa.Table]:
+    """`table`'s rows split by a hash of their id, so every copy of an id lands in the same
+    partition whatever block or part it came from (a multiplicative hash: ids in strides would
+    skew a plain modulo). One partition is the table itself: a task with `num_returns=1` returns
+    its value whole."""
+    if partitions == 1:
+        return table
+    ids = table.column("id").to_numpy().astype(np.int64, copy=False)
+    which = ((ids.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) % np.uint64(partitions)
+    order = np.argsort(which, kind="stable")
+    bounds = [0, *np.searchsorted(which[order], np.arange(1, partitions, dtype=np.uint64)).tolist(), len(ids)]
+    rows = table.take(pa.array(order))
+    return [rows.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _split_block(block, partitions: int, columns: list[str] | None) -> pa.Table | list[pa.Table]:
+    from ray.data.block import BlockAccessor
+
+    table = BlockAccessor.for_block(block).to_arrow()
+    return _split(table if columns is None else table.select(columns), partitions)
+
+
+def _split_parts(paths: list[str], directory: str, partitions: int) -> pa.Table | list[pa.Table]:
+    return _split(pa.table({"id": _part_ids(paths, directory)}), partitions)
+
+
+def _ids(tables: tuple[pa.Table, ...]) -> np.ndarray:
+    return np.concatenate([np.zeros(0, dtype=np.int64), *(t.column("id").to_numpy() for t in tables)])
+
+
+def _count_partition(expected_sources: int, *tables: pa.Table) -> dict:
+    """One partition's counts: the first `expected_sources` tables hold input ids, the rest part ids."""
+    want, want_n = np.unique(_ids(tables[:expected_sources]), return_counts=True)
+    written = _ids(tables[expected_sources:])
+    got, got_n = np.unique(written, return_counts=True)
+    faults = {
+        "missing": np.setdiff1d(want, got, assume_unique=True),
+        "duplicated": got[got_n > 1],
+        "unexpected": np.setdiff1d(got, want, assume_unique=True),
+        "input_duplicates": want[want_n > 1],
+    }
+    return {"written": len(written), **{k: (len(v), v[:EXAMPLES].tolist()) for k, v in faults.items()}}
+
+
+def _drop_written(input_sources: int, *tables: pa.Table) -> pa.Table:
+    """One partition's input rows (the first `input_sources` tables) whose id no part holds (the rest)."""
+    rows = pa.concat_tables(tables[:input_sources])
+    return rows.filter(pa.array(~np.isin(rows.column("id").to_numpy(), _ids(tables[input_sources:]))))
+
+
+def _shuffle(ds, directory: str | Path, partitions: int, reduce, columns: list[str] | None) -> list:
+    """References to `reduce(n, *tables)` run once per hash partition, in Ray tasks, over that
+    partition's rows of `ds` (its first n tables; `columns` of them, or all) and of the parts' ids
+    in `directory` (the rest). The driver holds references only; the rows stay in the object store.
+
+    Plain tasks rather than a Ray Data join or group-by: the same hash shuffle, without the
+    seconds that a Ray Data shuffle spends starting its dedicated workers on every call, even for
+    a few hundred ids."""
+    import ray
+
+    split_block = ray.remote(_split_block).options(num_returns=partitions)
+    # The part readers carry the driver's object-storage settings (endpoint, credentials), as a
+    # run's job does (`storage.worker_env`): a driver that joined a cluster started without them
+    # can still check a bucket.
+    reader_env = {"env_vars": storage.worker_env()} if storage.is_uri(directory) and storage.worker_env() else None
+    split_parts = ray.remote(_split_parts).options(num_returns=partitions, runtime_env=reader_env)
+    sources = [split_block.remote(ref, partitions, columns) for bundle in ds.iter_internal_ref_bundles() for ref in bundle.block_refs]
+    from_inputs = len(sources)
+    sources += [split_parts.remote(chunk, str(directory), partitions) for chunk in _part_chunks(directory)]
+    per_source = [s if isinstance(s, list) else [s] for s in sources]  # num_returns=1: one reference
+    task = ray.remote(reduce)
+    return [task.remote(from_inputs, *(refs[p] for refs in per_source)) for p in range(partitions)]
+
+
+def drop_written(inputs, directory: str | Path, rows: int):
+    """The rows of `inputs` (`rows` of them) whose id is in no part of `directory`, as a
+    materialized Ray Dataset: a hash anti-join in Ray tasks (see `_shuffle`)."""
+    import ray.data
+
+    return ray.data.from_arrow_refs(_shuffle(inputs, directory, shuffle_partitions(rows), _drop_written, None))
+
+
+@dataclass(frozen=True)
+class IdTally:
+    """Counts from `tally_ids`, with the smallest few ids of each fault for error messages."""
+
+    written: int
+    missing: int
+    duplicated: int
+    unexpected: int
+    input_duplicates: int
+    examples: dict[str, list[int]]
+
+    def check(self, directory: str | Path) -> int:
+        """Raises unless every expected id is in exactly one part row and no other id is; returns the rows."""
+        if self.missing or self.duplicated or self.unexpected:
+            e = self.examples
+            raise ValueError(
+                f"soft targets in {directory} are not exact: {self.missing} ids missing, {self.duplicated} duplicated, "
+                f"{self.unexpected} unexpected (e.g. missing {e['missing']}, duplicated {e['duplicated']}, "
+                f"unexpected {e['unexpected']}); rerun to fill missing ids, or delete the directory to start fresh"
+            )
+        return self.written
+
+
+def tally_ids(expected, directory: str | Path, expected_rows: int) -> IdTally:
+    """Counts each id of `expected` (a Ray Dataset with an `id` column, `expected_rows` rows) and of
+    the parts in `directory` by a hash shuffle of the ids in Ray tasks (see `_shuffle`); the
+    driver gets a few numbers per partition back."""
+    import ray
+
+    summaries = ray.get(_shuffle(expected, directory, shuffle_partitions(expected_rows), _count_partition, ["id"]))
+    examples = {k: sorted(i for s in summaries for i in s[k][1])[:EXAMPLES] for k in _KINDS}
+    counts = {k: sum(s[k][0] for s in summaries) for k in _KINDS}
+    return IdTally(written=sum(s["written"] for s in summaries), examples=examples, **counts)
+
+
+def validate_exactly_once(directory: str | Path, expected) -> int:
+    """Raises unless every expected id appears exactly once and no other id appears; returns the
+    rows. `expected`: a Ray Dataset with an `id` column (counted in Ray), or an array of ids."""
+    import ray.data
+
+    if isinstance(expected, np.ndarray):
+        expected = ray.data.from_arrow(pa.table({"id": np.asarray(expected, dtype=np.int64)}))
+    return tally_ids(expected, directory, expected.count()).check(directory)

@@ -19,6 +19,7 @@ from raykd.data.augment import VIEW_COLUMNS, ViewSpec, apply_views, expand_views
 from raykd.soft_targets.encoders import PartEncoder, TopKEncoder
 from raykd.soft_targets.pipeline import SoftTargetRun, generate_parts
 from raykd.soft_targets.schema import SoftTargetMeta
+from raykd.soft_targets.store import shuffle_partitions
 from raykd.teachers.base import Teacher
 
 __all__ = ["ViewsEncoder", "generate_view_targets", "join_views"]
@@ -56,11 +57,13 @@ def _replay(batch: dict[str, np.ndarray], spec: ViewSpec) -> dict[str, np.ndarra
     return batch
 
 
-def join_views(inputs, soft_targets, spec: ViewSpec, expected_rows: int, num_partitions: int = 2):
+def join_views(inputs, soft_targets, spec: ViewSpec, expected_rows: int, num_partitions: int | None = None):
     """Inputs (`id`, `x`, `label`) joined with their views' targets, each row re-augmented with
-    its stored parameters; `id` becomes the view key."""
+    its stored parameters; `id` becomes the view key. Partitions grow with `expected_rows`
+    (`store.shuffle_partitions`) unless given."""
     right = soft_targets.drop_columns(["id"])
-    joined = inputs.join(right, join_type="inner", num_partitions=num_partitions, on=("id",), right_on=("sample_id",))
+    partitions = num_partitions or shuffle_partitions(expected_rows)
+    joined = inputs.join(right, join_type="inner", num_partitions=partitions, on=("id",), right_on=("sample_id",))
     joined = joined.map_batches(_replay, batch_format="numpy", fn_kwargs={"spec": spec}).materialize()
     if joined.count() != expected_rows:
         raise ValueError(

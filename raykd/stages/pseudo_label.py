@@ -18,8 +18,8 @@ Stages, per seed (`pseudo_label.seeds`, default `[seed]`):
 Several seeds repeat stages 1b-4 under <output>/seed-N and the report gives mean ± std.
 Writes <output>/report.json and <output>/report.md and prints the table.
 
-The Ray Data batch functions (`keep_ids`, `attach_labels`) live here, in an importable module, so
-Ray workers import them by name.
+The Ray Data batch function `keep_ids` lives here, in an importable module, so Ray workers import
+it by name.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from raykd.data import InputSpec, Inputs, read_inputs, resolve_inputs
 from raykd.data.images import is_image_folder, read_image_folder
 from raykd.data.inputs import parquet_files
 from raykd.report import markdown_table, pct
-from raykd.soft_targets import PseudoLabelEncoder, generate_parts, read_pseudo_labels, teacher_fingerprint, with_accepted
+from raykd.soft_targets import PseudoLabelEncoder, generate_parts, read_pseudo_labels, shuffle_partitions, teacher_fingerprint, with_accepted
 from raykd.stages.data import Data, check_data, load_data
 from raykd.stages.run import Run, RunError, open_run
 from raykd.stages.student import train_student
@@ -48,7 +48,6 @@ from raykd.teachers import build_from_config
 
 __all__ = [
     "ROWS",
-    "attach_labels",
     "check_teacher_checkpoint",
     "check_unlabeled",
     "format_table",
@@ -59,6 +58,7 @@ __all__ = [
     "pseudo_label_summary",
     "run_pseudo_label",
     "run_seed",
+    "with_pseudo_labels",
 ]
 
 
@@ -81,12 +81,15 @@ def keep_ids(batch: dict[str, np.ndarray], ids: np.ndarray) -> dict[str, np.ndar
     return {k: v[keep] for k, v in batch.items()}
 
 
-def attach_labels(batch: dict[str, np.ndarray], ids: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
-    """Ray Data batch function: rows whose id is in sorted `ids`, with `label` set to the matching
-    entry of `labels` (other columns, e.g. an image `path`, are dropped)."""
-    pos = np.clip(np.searchsorted(ids, batch["id"]), 0, max(len(ids) - 1, 0))
-    keep = (ids[pos] == batch["id"]) if len(ids) else np.zeros(len(batch["id"]), dtype=bool)
-    return {"id": batch["id"][keep], "x": batch["x"][keep], "label": labels[pos[keep]].astype(np.int64)}
+def with_pseudo_labels(unlabeled_ds, chosen: pa.Table):
+    """The rows of `unlabeled_ds` whose id is in `chosen` (`id`, `pseudo_label`), as `id`, `x`,
+    `label` (other columns, e.g. an image `path`, are dropped): a hash join in Ray whose partitions
+    grow with the rows (`shuffle_partitions`), so no task holds every chosen id."""
+    import ray.data
+
+    labels = ray.data.from_arrow(pa.table({"id": chosen.column("id").cast(pa.int64()), "label": chosen.column("pseudo_label").cast(pa.int64())}))
+    partitions = shuffle_partitions(unlabeled_ds.count())  # the larger side: every chosen id is one of its rows
+    return unlabeled_ds.select_columns(["id", "x"]).join(labels, join_type="inner", num_partitions=partitions, on=("id",))
 
 
 def check_unlabeled(path: str, inputs: Inputs) -> Inputs | None:
@@ -318,12 +321,7 @@ def run_seed(run: Run, data: Data, seed: int, unlabeled_inputs: Inputs | None) -
     student: dict[str, Any] | None = None
     if p.students:
         chosen = table.filter(table.column("accepted"))
-        accepted_ds = unlabeled_ds.map_batches(
-            attach_labels,
-            batch_format="numpy",
-            fn_kwargs={"ids": chosen.column("id").to_numpy(), "labels": chosen.column("pseudo_label").to_numpy()},
-        )
-        with_pseudo_ds = labeled_ds.union(accepted_ds).materialize()
+        with_pseudo_ds = labeled_ds.union(with_pseudo_labels(unlabeled_ds, chosen)).materialize() if chosen.num_rows else labeled_ds
         # The two fits are independent and mostly wait on Ray Train's start-up and polling, so they
         # run side by side (Ray Train supports a trainer per driver thread, as Tune does).
         with run.stage("students", "labeled rows only | labeled + accepted pseudo-labels, side by side"), ThreadPoolExecutor(max_workers=2) as pool:

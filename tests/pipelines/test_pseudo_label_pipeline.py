@@ -16,7 +16,6 @@ from raykd.data.images import is_image_folder, pack_images, path_id, read_image_
 from raykd.soft_targets import select_pseudo_labels
 from raykd.stages.pseudo_label import (
     ROWS,
-    attach_labels,
     check_unlabeled,
     keep_ids,
     known_labels,
@@ -114,16 +113,10 @@ def test_known_labels_follow_the_resolved_ids(tmp_path):
     assert known_labels(keyed, "no_such_column") is None
 
 
-def test_batch_functions_keep_ids_and_attach_labels():
+def test_keep_ids_keeps_the_rows_of_the_given_ids():
     batch = {"id": np.array([5, 1, 9, 3]), "x": np.arange(8, dtype=np.float32).reshape(4, 2), "label": np.array([0, 1, 2, 3])}
     kept = keep_ids(batch, np.array([1, 3]))
     assert kept["id"].tolist() == [1, 3] and kept["label"].tolist() == [1, 3] and kept["x"].shape == (2, 2)
-    image_batch = {"id": batch["id"], "x": batch["x"], "path": np.array(list("abcd"), dtype=object)}
-    out = attach_labels(image_batch, np.array([3, 5, 7]), np.array([8, 6, 4]))
-    assert set(out) == {"id", "x", "label"} and out["id"].tolist() == [5, 3] and out["label"].tolist() == [6, 8]
-    assert out["label"].dtype == np.int64 and out["x"].tolist() == [[0.0, 1.0], [6.0, 7.0]]
-    empty = attach_labels(image_batch, np.array([], dtype=np.int64), np.array([], dtype=np.int64))
-    assert len(empty["id"]) == 0 and empty["x"].shape == (0, 2)
 
 
 def test_pseudo_label_summary_scores_all_and_accepted():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -121,10 +122,16 @@ def test_validation_reports_duplicates_and_missing_ids(digits_slice, tmp_path):
     ds, arrays = digits_slice
     teacher_dir = _teacher_dir(tmp_path, arrays, seed=0)
     out = tmp_path / "soft"
-    generate_soft_targets(ds, ensemble_factory(teacher_dir), out, _meta(load_ensemble(teacher_dir), 10), batch_size=64)
+    factory, meta = ensemble_factory(teacher_dir), _meta(load_ensemble(teacher_dir), 10)
+    generate_soft_targets(ds, factory, out, meta, batch_size=64)
     first = Path(list_parts(out)[0].path)
+    copied = np.sort(pq.read_table(first, columns=["id"]).column("id").to_numpy())
     (out / "part-copy.parquet").write_bytes(first.read_bytes())
-    with pytest.raises(ValueError, match=r"not exact: 0 ids missing, \d+ duplicated"):
+    with pytest.raises(ValueError, match=rf"not exact: 0 ids missing, {len(copied)} duplicated.*duplicated {re.escape(str(copied[:5].tolist()))}"):
         validate_exactly_once(out, arrays["id"])
-    with pytest.raises(ValueError, match=r"not exact: 1 ids missing"):
+    with pytest.raises(ValueError, match=r"not exact: 1 ids missing.*e\.g\. missing \[10000\]"):
         validate_exactly_once(out, np.append(arrays["id"], 10_000))
+    # Input ids seen twice are refused (counted in Ray) before any teacher starts.
+    (out / "part-copy.parquet").unlink()
+    with pytest.raises(ValueError, match=r"input ids are not unique \(240 ids appear more than once"):
+        generate_soft_targets(ds.union(ds), factory, out, meta, batch_size=64)
