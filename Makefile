@@ -4,6 +4,9 @@ VENV ?= .venv
 # Installed only where the venv has no torch yet; users with a CUDA build keep theirs.
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
+# Two pytest workers, each with its own local Ray: while one waits on Ray (process starts, polls),
+# the other computes. A module stays on one worker (--dist loadscope), so its fixtures run once.
+TEST_WORKERS ?= 2
 # One stamp per install: `make run` installs what a run needs, `make test` adds the dev extras;
 # each reinstalls only when pyproject.toml changes.
 RUN_STAMP := $(VENV)/.raykd-run-installed
@@ -39,7 +42,7 @@ run: setup
 	$(BIN)/python pipelines/ensemble_to_student.py $(ARGS)
 
 test: setup-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=15 $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python benchmarks/kd_vs_baseline.py

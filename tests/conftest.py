@@ -22,8 +22,23 @@ os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
 # cores): the watcher of spot-node preemption serves no test here, nor do Train's Prometheus metrics.
 os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
 os.environ.setdefault("RAY_TRAIN_METRICS_ENABLED", "0")
+# make test's two pytest workers share the two cores: torch's intra-op threads in each (and in the
+# notebook kernels they start) would spin on both cores at once; one thread each fills the machine.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 RAY_TEST_CPUS = 2
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules that use Ray first (their Ray Train and Ray Data runs take seconds to minutes), the quick
+    ones after: under `make test`'s two workers (`--dist loadscope`) the long modules start early
+    and the short ones fill the end, instead of one worker finishing a long module alone."""
+    uses_ray = {
+        item.module.__name__
+        for item in items
+        if item.get_closest_marker("ray") or item.get_closest_marker("cluster") or "ray_session" in item.fixturenames
+    }
+    items.sort(key=lambda item: item.module.__name__ not in uses_ray)  # stable: modules stay whole
 
 
 @pytest.fixture(scope="session")
