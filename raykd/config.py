@@ -60,7 +60,8 @@ ModelSpec = dict[str, Any]
 class DataConfig(Section):
     path: str | None = None
     """Parquet file or directory of numeric feature columns and a label, or a folder of images with one
-    subfolder per class (torchvision's ImageFolder layout); None: the embedded digits."""
+    subfolder per class (torchvision's ImageFolder layout), or with `text_column` Parquet or JSON
+    Lines of texts and a label; None: the embedded digits."""
     id_column: str | None = None
     """Integer id column; None uses a column named `id` if there is one, else each row's position."""
     label_column: str = "label"
@@ -77,10 +78,17 @@ class DataConfig(Section):
     image_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     image_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     """Per-channel normalisation of image-folder pixels in [0, 1] (default: ImageNet's statistics)."""
+    text_column: str | None = None
+    """A column of texts (Parquet or JSON Lines): the inputs are those texts, tokenised with the
+    Transformer teacher's tokenizer; the label column holds integers 0..C-1 or class names (mapped
+    to ids in sorted order). The teacher kind is then Transformer (the default Ensemble switches)."""
+    max_length: int = Field(64, ge=8, le=512)
+    """Tokens per text for `text_column` inputs, [CLS] and [SEP] included; longer texts are cut."""
     bad_images: Literal["error", "skip"] = "error"
     """An image folder's unreadable files: stop naming the first, or skip them (the data stage counts them)."""
     standardize: bool = True
-    """Standardize features with the train split's mean/std, stored in every model's checkpoint."""
+    """Standardize features with the train split's mean/std, stored in every model's checkpoint
+    (never token ids: ignored for `text_column` inputs)."""
     split_seed: int = 0
     val_fraction: float = Field(0.15, gt=0, lt=1)
     test_fraction: float = Field(0.2, gt=0, lt=1)
@@ -229,6 +237,8 @@ class RunConfig(Section):
         "--image-shape": "data.image_shape",
         "--image-size": "data.image_size",
         "--image-column": "data.image_column",
+        "--text-column": "data.text_column",
+        "--max-length": "data.max_length",
         "--limit": "data.limit",
         "--teachers": "teacher.checkpoint",
         "--teacher-kind": "teacher.kind",
@@ -256,6 +266,15 @@ class RunConfig(Section):
         "--no-baseline": ("student.baseline", False),
     }
     COMMAND: ClassVar[str] = "run"
+
+    @model_validator(mode="after")
+    def _text_teacher(self) -> "RunConfig":
+        # Text is read with a tokenizer, which only the Transformer teacher has: the default
+        # ensemble of raykd networks stands for "the default teacher" there.
+        t = self.teacher
+        if self.data.text_column is not None and t.kind == "Ensemble" and t.members is None:
+            t.kind = "Transformer"
+        return self
 
     def check(self) -> "RunConfig":
         """The checks that need the registries: strategy and teacher parameters, model specs."""
@@ -288,6 +307,8 @@ class RunConfig(Section):
         check_teaching(self.teacher, self.student)
         if self.student.zero_stage:
             check_zero(self.student)
+        if self.data.text_column is not None:
+            check_text(self)
         return self
 
 
@@ -556,6 +577,23 @@ def check_teaching(teacher: TeacherConfig, student: StudentConfig) -> None:
         _fail("teacher.checkpoint", teacher.checkpoint, "and teacher.params.ema_decay name two Self teachers (a saved generation, the mean teacher); give one")
     if kind == "Online" and {"features", "attentions", "hidden_states"} & set(cls.requires):
         _fail("student.strategy.name", name, "needs teacher features, which the Online teacher's peers do not give; choose a logit strategy")
+
+
+def check_text(cfg: RunConfig) -> None:
+    """Text inputs go through the Transformer teacher's tokenizer into a transformer student."""
+    data, teacher = cfg.data, cfg.teacher
+    if data.path is None:
+        _fail("data.text_column", data.text_column, "needs data.path (--data): a Parquet or JSON Lines file or directory of texts")
+    if data.image_column is not None:
+        _fail("data.image_column", data.image_column, "and data.text_column name two kinds of input; give one")
+    if teacher.kind != "Transformer":
+        _fail("teacher.kind", teacher.kind, "must be Transformer for text inputs (data.text_column): its tokenizer reads the texts")
+    for key in ("max_length", "output_hidden_states", "output_attentions"):
+        if key in teacher.params:
+            _fail(f"teacher.params.{key}", teacher.params[key], "is set by the run for text inputs: data.max_length (--max-length), and no token outputs")
+    model = cfg.student.model or {"type": "copy_transformer"}  # the default text student
+    if model.get("type") == "copy_transformer" and data.max_length > model.get("max_positions", 128):
+        _fail("data.max_length", data.max_length, f"exceeds the student's student.model.max_positions ({model.get('max_positions', 128)})")
 
 
 def check_zero(student: StudentConfig) -> None:

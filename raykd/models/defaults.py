@@ -21,6 +21,8 @@ __all__ = [
     "RGB_TEACHER_MEMBERS",
     "TABULAR_STUDENT",
     "TABULAR_TEACHER_MEMBERS",
+    "TEXT_STUDENT",
+    "TEXT_TEACHER_HEAD",
     "default_student",
     "default_teacher_members",
 ]
@@ -39,6 +41,11 @@ RGB_TEACHER_MEMBERS: list[dict[str, Any]] = [
     {"type": "resnet_cifar", "name": "resnet14", "standardize": True},
 ]
 RGB_STUDENT: dict[str, Any] = {"type": "resnet_cifar", "name": "resnet8", "standardize": True}
+
+# Text: the Transformer teacher's head, a linear classifier of its pooled embedding (in_features is
+# the encoder's width, set by the teachers stage), and a two-block copy of MiniLM as the student.
+TEXT_TEACHER_HEAD: dict[str, Any] = {"type": "mlp", "hidden": [], "standardize": False}
+TEXT_STUDENT: dict[str, Any] = {"type": "copy_transformer", "layers": [4, 5], "embedding_dim": 64, "head": True}
 
 TABULAR_TEACHER_MEMBERS: list[dict[str, Any]] = [
     {"type": "mlp", "hidden": [256, 128], "dropout": 0.1, "standardize": True},

@@ -42,7 +42,9 @@ class CopyTransformer(nn.Module):
     is what stored teacher embeddings are compared with.
 
     `in_features` is the padded sequence length of the inputs and `num_classes` the embedding
-    width (the teacher's hidden size), the names every raykd model spec uses for its sizes.
+    width (the teacher's hidden size), the names every raykd model spec uses for its sizes. With
+    `head` it is a text classifier: `logits` come from a linear layer of `num_classes` outputs on
+    the pooled embedding (which stays `features["embedding"]`).
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class CopyTransformer(nn.Module):
         hidden_states: bool = False,
         attentions: bool = False,
         standardize: bool = False,
+        head: bool = False,
     ) -> None:
         super().__init__()
         import transformers
@@ -72,7 +75,7 @@ class CopyTransformer(nn.Module):
         depth = teacher_cfg.num_hidden_layers
         if not layers or any(not 0 <= i < depth for i in layers):
             raise ValueError(f"CopyTransformer layers must be teacher blocks in 0..{depth - 1}, got {layers}")
-        if num_classes != teacher_cfg.hidden_size:
+        if not head and num_classes != teacher_cfg.hidden_size:
             raise ValueError(f"CopyTransformer's embedding width is the teacher's hidden size {teacher_cfg.hidden_size}, got num_classes={num_classes}")
         if not 1 <= embedding_dim <= teacher_cfg.hidden_size:
             raise ValueError(f"CopyTransformer embedding_dim must be in 1..{teacher_cfg.hidden_size}, got {embedding_dim}")
@@ -102,6 +105,7 @@ class CopyTransformer(nn.Module):
         self.pad_token_id = int(teacher_cfg.pad_token_id if teacher_cfg.pad_token_id is not None else 0)
         self.hidden_states, self.attentions = hidden_states, attentions
         self.in_features, self.num_classes = in_features, num_classes
+        self.classifier = nn.Linear(teacher_cfg.hidden_size, num_classes) if head else None
         self.feature_layers: list[str] = []  # hidden states and attentions come in the output
         self._copy_from(directory, layers, embedding_dim, max_positions)
 
@@ -137,7 +141,7 @@ class CopyTransformer(nn.Module):
         )
         pooled = mean_pool(out.last_hidden_state, mask)
         return ModelOutput(
-            logits=pooled,
+            logits=self.classifier(pooled) if self.classifier is not None else pooled,
             features={"embedding": pooled},
             hidden_states=tuple(out.hidden_states) if self.hidden_states else None,
             attentions=tuple(out.attentions) if self.attentions else None,

