@@ -124,7 +124,7 @@ def _kill_driver(proc: subprocess.Popen) -> None:
     assert not _session_alive(proc.pid), f"processes of the killed run survived: {_session_alive(proc.pid)}"
 
 
-def test_a_killed_driver_leaves_whole_parts_and_the_rerun_writes_only_the_rest(ray_session, teacher, tmp_path):
+def test_a_killed_driver_leaves_whole_parts_and_the_rerun_writes_only_the_rest(ray_session, teacher, tmp_path, wait_for):
     factory, meta, teacher_dir = teacher
     out = tmp_path / "soft"
     cfg = {"rows": ROWS, "features": FEATURES, "batch": BATCH, "delay": 0.3, "teacher": teacher_dir,
@@ -138,13 +138,7 @@ def test_a_killed_driver_leaves_whole_parts_and_the_rerun_writes_only_the_rest(r
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 90
-        while not out.exists() or len(list_parts(out)) < 4:
-            if proc.poll() is not None:
-                pytest.fail(f"the driver exited before it could be killed:\n{proc.stdout.read()[-3000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail("no parts appeared within 90 s")
-            time.sleep(0.05)
+        wait_for(lambda: out.exists() and len(list_parts(out)) >= 4, proc, "4 parts were written")
     finally:
         _kill_driver(proc)
 
