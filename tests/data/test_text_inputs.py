@@ -16,6 +16,7 @@ from raykd.data.inputs import InputSpec
 from raykd.data.text import source_sentences, write_source_sentences
 from raykd.data.text_inputs import class_ids, scan_text, tokenize, with_tokenizer
 from raykd.models import build_model
+from raykd.stages import Data, Run, RunError, prepare_teacher
 from raykd.teachers import build_from_config
 from raykd.teachers.checkpoint import MemberCheckpoint, save_members
 from raykd.teachers.transformer import packaged_minilm_dir
@@ -109,3 +110,15 @@ def test_source_sentences_are_a_balanced_task_and_written_as_json_lines(tmp_path
     assert set(lines[0]) == {"text", "label"} and len(lines) <= 10
     with pytest.raises(ValueError, match=r"sources must be at least two of"):
         source_sentences(5, ("python",))
+
+
+def test_a_teacher_checkpoint_of_another_class_count_is_refused_naming_it(tmp_path):
+    head = {"type": "mlp", "hidden": [], "in_features": 384, "num_classes": 3}
+    save_members(tmp_path / "head", [MemberCheckpoint("member0", head, build_model(head))])
+    texts = str(_parquet(tmp_path / "two.parquet", text=["a", "b"], label=["no", "yes"]))
+    cfg = load_config(["--data", texts, "--text-column", "text", "--max-length", "8", "--teachers", str(tmp_path / "head")])
+    inputs = with_tokenizer(scan_text(InputSpec(texts), "text", 8), MINILM)
+    rows = {"id": np.arange(2), "x": np.zeros((2, 8), np.int32), "label": np.array([0, 1])}
+    data = Data(inputs, {}, rows, rows, False, None)  # the check comes before any split is read
+    with pytest.raises(RunError, match=r"teacher.checkpoint .*head predicts 3 classes but the labels in .*two.parquet have 2; give a teacher trained on these classes"):
+        prepare_teacher(Run(cfg, tmp_path / "run"), data)
