@@ -124,7 +124,8 @@ def scan_text(spec: InputSpec, text_column: str, max_length: int, limit: int | N
     files, labels, offset, id_column = [], [], 0, None
     for file in _files(path):
         format = FORMATS[file.suffix]
-        schema = pq.read_schema(file) if format == "parquet" else _read(str(file), format).schema
+        table = None if format == "parquet" else _read(str(file), format)  # JSON Lines: parsed once
+        schema = pq.read_schema(file) if table is None else table.schema
         names = list(schema.names)
         if text_column not in names:
             raise ValueError(f"{file} has no text column {text_column!r} (columns: {names}); name it with --text-column (data.text_column)")
@@ -133,7 +134,7 @@ def scan_text(spec: InputSpec, text_column: str, max_length: int, limit: int | N
         if spec.label_column not in names:
             raise ValueError(f"{file} has no label column {spec.label_column!r} (columns: {names}); name it with --label-column (data.label_column)")
         id_column = _id_column(spec, schema, str(file))
-        label = _read(str(file), format, [spec.label_column]).column(0)
+        label = (_read(str(file), format, [spec.label_column]) if table is None else table).column(spec.label_column)
         rows = len(label) if limit is None else min(len(label), limit - offset)
         if rows > 0:
             files.append(TextFile(str(file.resolve()), format, offset, rows))
@@ -182,7 +183,7 @@ def _read_files(batch: dict[str, np.ndarray], inputs: TextInputs) -> dict[str, n
         parts.append({
             "id": np.asarray(ids, dtype=np.int64),
             "text": np.asarray(text.to_pylist(), dtype=object),
-            "label": class_ids(table.column(1), inputs.classes),
+            "label": class_ids(table.column(str(inputs.spec.label_column)), inputs.classes),
         })  # fmt: skip
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 

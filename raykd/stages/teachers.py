@@ -60,7 +60,7 @@ class _Embedder:
         self.teacher = build_from_config(config)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {"id": batch["id"], "label": batch["label"], "embedding": self.teacher.predict(batch["x"]).logits.numpy()}
+        return {"id": batch["id"], "embedding": self.teacher.predict(batch["x"]).logits.numpy()}
 
 
 def _text_embeddings(run: Run, data: Data, config: dict[str, Any]) -> tuple[np.ndarray, int]:
@@ -78,7 +78,7 @@ def _text_embeddings(run: Run, data: Data, config: dict[str, Any]) -> tuple[np.n
     return x, int(x.shape[1])
 
 
-def text_teacher_params(run: Run) -> dict[str, Any]:
+def _text_teacher_params(run: Run) -> dict[str, Any]:
     """The Transformer teacher of text inputs: unnormalised mean-pooled embeddings (a linear head
     learns faster on them) of `data.max_length` tokens, without token outputs."""
     return {"normalize": False, **run.cfg.teacher.params, "max_length": run.cfg.data.max_length, "output_hidden_states": False, "output_attentions": False}
@@ -116,10 +116,11 @@ def prepare_teacher(run: Run, data: Data, labeled: np.ndarray | None = None, see
             summary.update({"teacher": stage.label, "params": f"{stage.params:,}"})
         return stage
     own = trains_members(cfg.kind, cfg.params)
-    with run.stage("teachers", f"{cfg.kind}, " + ("from " + cfg.checkpoint if cfg.checkpoint else "training members" if own else "the teacher given in teacher.params")) as summary:
+    text = isinstance(data.inputs, TextInputs)  # members are heads on the Transformer's embedding
+    training = "training a head on its embedding" if text else "training members"
+    with run.stage("teachers", f"{cfg.kind}, " + ("from " + cfg.checkpoint if cfg.checkpoint else training if own else "the teacher given in teacher.params")) as summary:
         members: list[MemberCheckpoint] = []
-        text = isinstance(data.inputs, TextInputs)  # members are heads on the Transformer's embedding
-        config: dict[str, Any] = {"kind": cfg.kind, **(text_teacher_params(run) if text else cfg.params)}
+        config: dict[str, Any] = {"kind": cfg.kind, **(_text_teacher_params(run) if text else cfg.params)}
         if cfg.kind == "Adaptive" and cfg.params.get("mode") == "per_sample":
             config.setdefault("num_samples", int(data.train["id"].max()) + 1)  # its table is indexed by sample id
         if own:
