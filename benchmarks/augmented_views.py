@@ -6,13 +6,13 @@
 3. id-cache: the id-keyed cache of other toolkits: the plain view's targets, paired with a fresh
              random shift of the image every epoch (targets the teacher never gave that image).
 
-Data, teacher ensemble and students come from the shared stages (`raykd.stages`); the view
-targets from the real Ray Data actor pool (`raykd.soft_targets.views`). Every student is the
-student stage on Ray Train (MLP [256], ResponseBased T=4 alpha=0.9): plain and views train on the
-joined view targets (`join_views`); id-cache on the plain targets through a Ray Data `map_batches`
-that draws a new random shift each time it runs, with `student.cache_shards: false` so the shard
-is streamed, and so re-shifted, every epoch. Writes benchmarks/results/augmented_views.md and ends
-with one JSON line.
+Data, teacher ensemble, soft targets and students come from the shared stages (`raykd.stages`):
+plain and views are the soft-target stage with `soft_targets.views` 1 and V (the real Ray Data
+actor pool, then `join_views` for V > 1), as `raykd run --views V` runs it. Every student is the
+student stage on Ray Train (MLP [256], ResponseBased T=4 alpha=0.9); id-cache trains on the plain
+targets through a Ray Data `map_batches` that draws a new random shift each time it runs, with
+`student.cache_shards: false` so the shard is streamed, and so re-shifted, every epoch. Writes
+benchmarks/results/augmented_views.md and ends with one JSON line.
 
     python benchmarks/augmented_views.py [--views 4] [--epochs 30] [--seeds 3]
 """
@@ -20,7 +20,6 @@ with one JSON line.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import statistics
 import sys
@@ -34,10 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from raykd.config import RunConfig, StrategyConfig  # noqa: E402
 from raykd.data.augment import ViewSpec, apply_views  # noqa: E402
-from raykd.soft_targets import SoftTargetMeta, read_soft_targets, teacher_fingerprint  # noqa: E402
-from raykd.soft_targets.views import generate_view_targets, join_views  # noqa: E402
-from raykd.stages import Run, SoftTargets, load_data, open_run, prepare_teacher, train_student  # noqa: E402
-from raykd.teachers import build_from_config  # noqa: E402
+from raykd.stages import Run, SoftTargets, load_data, make_soft_targets, open_run, prepare_teacher, train_student  # noqa: E402
 
 STUDENT = {"type": "mlp", "hidden": [256]}
 TEACHER_MEMBERS = [
@@ -45,21 +41,19 @@ TEACHER_MEMBERS = [
     {"type": "mlp", "hidden": [512], "dropout": 0.1},
 ]
 STRATEGY = StrategyConfig(name="ResponseBased", params={"temperature": 4.0, "alpha": 0.9})
-# What the student stage reads; the view columns (sample_id, view, crop...) stay behind.
-STUDENT_COLUMNS = ["id", "x", "label", "topk_values", "topk_indices", "logsumexp"]
 
 
-def fresh_shift(batch: dict[str, np.ndarray], pad: int) -> dict[str, np.ndarray]:
+def fresh_shift(batch: dict[str, np.ndarray], spec: ViewSpec) -> dict[str, np.ndarray]:
     """Each image shifted by a new random (dy, dx) in [-pad, pad]², drawn from fresh entropy every
     time Ray Data runs this (every epoch of a streamed shard), as an id-keyed cache's loader would."""
     rng = np.random.default_rng()
     n = len(batch["x"])
     params = {
-        "crop_top": rng.integers(0, 2 * pad + 1, n),
-        "crop_left": rng.integers(0, 2 * pad + 1, n),
+        "crop_top": rng.integers(0, 2 * spec.pad + 1, n),
+        "crop_left": rng.integers(0, 2 * spec.pad + 1, n),
         "flip": np.zeros(n, dtype=bool),
     }
-    return {**batch, "x": apply_views(batch["x"], params, pad)}
+    return {**batch, "x": apply_views(batch["x"], params, spec)}
 
 
 def main() -> None:
@@ -76,7 +70,7 @@ def main() -> None:
             "output": str(work),
             "data": {"standardize": False},
             "teacher": {"members": TEACHER_MEMBERS, "epochs": 30},
-            "soft_targets": {"k": 10},
+            "soft_targets": {"k": 10, "pad": 1},
             "student": {
                 "model": STUDENT, "strategy": STRATEGY.model_dump(), "epochs": args.epochs,
                 "batch_size": 64, "num_workers": 1, "baseline": False,
@@ -86,21 +80,14 @@ def main() -> None:
     run = open_run(cfg, "augmented_views")
     data = load_data(run)
     teacher = prepare_teacher(run, data)
-    built = build_from_config(teacher.config)
-    meta = SoftTargetMeta(teacher=built.describe(), teacher_hash=teacher_fingerprint(built), num_classes=data.num_classes, k=data.num_classes)
 
     soft: dict[str, SoftTargets] = {}
     for name, views in (("plain", 1), ("views", args.views)):
-        spec = ViewSpec(views=views, pad=1)
-        with run.stage(f"view_targets_{name}", f"{views} view(s) per sample") as summary:
-            result = generate_view_targets(data.splits["train"], functools.partial(build_from_config, teacher.config), work / name, meta, spec)
-            targets, _ = read_soft_targets(result.path)
-            joined = join_views(data.splits["train"], targets, spec, expected_rows=len(data.train["id"]) * views)
-            soft[name] = SoftTargets(result, meta.k, joined.select_columns([c for c in STUDENT_COLUMNS if c in joined.columns()]))
-            summary.update({"rows": result.rows})
+        mode = cfg.model_copy(update={"soft_targets": cfg.soft_targets.model_copy(update={"views": views})})
+        soft[name] = make_soft_targets(Run(mode, run.out), data, teacher, out=work / name, name=f"soft_targets_{name}")
 
-    # id-cache: the plain targets (view 0, so id = sample id) under a new shift on every pass.
-    id_cache_ds = soft["plain"].train.map_batches(fresh_shift, batch_format="numpy", fn_kwargs={"pad": 1})
+    # id-cache: the plain targets (keyed by sample id) under a new shift on every pass.
+    id_cache_ds = soft["plain"].train.map_batches(fresh_shift, batch_format="numpy", fn_kwargs={"spec": ViewSpec(channels=1, pad=cfg.soft_targets.pad)})
     streamed = Run(cfg.model_copy(update={"student": cfg.student.model_copy(update={"cache_shards": False})}), run.out)
     modes = {
         "plain": (run, soft["plain"], None),

@@ -137,6 +137,15 @@ class SoftTargetConfig(Section):
     decode: Literal["renormalize", "residual"] = "renormalize"
     """Top-k decoding for the KD loss: renormalize over the k classes, or residual (spread the
     missing probability mass over the other classes, from the stored logsumexp)."""
+    views: int = Field(1, ge=1)
+    """Augmented views per train image (1: the plain image only). With more, view 0 is the plain
+    image and the others shifted (and with `flip` mirrored) copies, their parameters drawn from
+    (sample id, view, `seed`) and stored beside each view's targets; the student replays each
+    stored view (`raykd.soft_targets.views`). Needs image inputs and a teacher whose targets are stored."""
+    pad: int = Field(1, ge=0)
+    """Views shift the image by up to `pad` pixels (zero-padded, cropped back; CIFAR uses 4 on 32×32)."""
+    flip: bool = False
+    """Views are also mirrored left-right at random (CIFAR's flip; not for digits or text in images)."""
 
 
 class StrategyConfig(Section):
@@ -248,6 +257,7 @@ class RunConfig(Section):
         "--teacher-cpus": "soft_targets.num_cpus",
         "--teacher-gpus": "soft_targets.num_gpus",
         "--decode": "soft_targets.decode",
+        "--views": "soft_targets.views",
         "--strategy": "student.strategy.name",
         "--temperature": "student.strategy.params.temperature",
         "--alpha": "student.strategy.params.alpha",
@@ -309,6 +319,8 @@ class RunConfig(Section):
             check_zero(self.student)
         if self.data.text_column is not None:
             check_text(self)
+        if self.soft_targets.views > 1:
+            check_views(self)
         return self
 
 
@@ -599,6 +611,31 @@ def check_text(cfg: RunConfig) -> None:
 def check_zero(student: StudentConfig) -> None:
     """ZeRO needs DeepSpeed, and shards the student alone: no teacher features trained beside it."""
     import importlib.util
+
+def check_views(cfg: RunConfig) -> None:
+    """Views are images' shifts, labelled once by a fixed teacher and stored: refuse runs where no
+    stored target would carry them (the image shape itself is checked with the data)."""
+    from raykd import strategies
+    from raykd.train.teaching import in_loop_kind
+
+    views, student, teacher = cfg.soft_targets.views, cfg.student, cfg.teacher
+    fix = "set soft_targets.views=1 (--views 1)"
+    if cfg.COMMAND in ("pseudo-label", "transformer-distill"):
+        _fail("soft_targets.views", views, f"applies to the soft targets of raykd run, born-again and search, not raykd {cfg.COMMAND}; {fix}")
+    if cfg.data.text_column is not None:
+        _fail("soft_targets.views", views, f"shifts images, and data.text_column gives texts; {fix}")
+    needs = {"features", "attentions", "hidden_states"} & set(strategies.STRATEGIES.get(student.strategy.name).requires)
+    kind = in_loop_kind(teacher.kind, teacher.params)
+    why = (
+        f"strategy {student.strategy.name} needs teacher features, so the teacher runs in the student's workers on plain images" if needs
+        else "student.teacher_in_workers runs the teacher on plain images in the student's workers" if student.teacher_in_workers
+        else f"the {kind} teacher trains with the student, so no stored target stands for it" if kind in ("Online", "EMA")
+        else "the Adaptive teacher's per_sample table is indexed by sample id, not view" if kind == "Adaptive" and teacher.params.get("mode") == "per_sample"
+        else None
+    )  # fmt: skip
+    if why:
+        _fail("soft_targets.views", views, f"needs stored soft targets, but {why}; {fix}")
+
 
     from raykd import strategies
 

@@ -47,6 +47,9 @@ class SoftTargetMeta:
     """Also store every class's logit (float32) in a `logits` column."""
     feature: str | None = None
     """Also store this teacher feature, flattened, as a float16 `features` column."""
+    views: dict[str, Any] | None = None
+    """The `raykd.data.augment.ViewSpec` when rows are augmented views (keyed by view id), so a
+    directory never mixes plain and view parts, or views of two specs."""
     format_version: str = FORMAT_VERSION
 
     def __post_init__(self) -> None:

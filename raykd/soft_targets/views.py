@@ -1,13 +1,14 @@
 """Soft targets for V augmented views per sample, and the loader side that replays each view.
 
-Each view is keyed by `id = sample_id·V + view`; its augmentation parameters are stored next to
-its targets, and `join_views` re-applies them to the sample's pixels, so the student trains on
-exactly the image the teacher labelled (see `raykd.data.augment`).
+Each view is keyed by a hash of (sample_id, view) (`raykd.data.augment.view_ids`); its
+augmentation parameters are stored next to its targets, and `join_views` re-applies them to the
+sample's pixels, so the student trains on exactly the image the teacher labelled (see
+`raykd.data.augment`). The `ViewSpec` is in every part's metadata, so a resume never mixes specs.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
@@ -15,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from raykd.data.augment import VIEW_COLUMNS, ViewSpec, apply_views, expand_views
+from raykd.data.augment import VIEW_COLUMNS, ViewSpec, apply_views, expand_views, view_ids
 from raykd.soft_targets.encoders import PartEncoder, TopKEncoder
 from raykd.soft_targets.pipeline import SoftTargetRun, generate_parts
 from raykd.soft_targets.schema import SoftTargetMeta
@@ -28,10 +29,9 @@ __all__ = ["ViewsEncoder", "generate_view_targets", "join_views"]
 class ViewsEncoder:
     """Wraps an encoder and keeps each row's view parameters beside its outputs."""
 
-    def __init__(self, inner: PartEncoder, spec: ViewSpec) -> None:
+    def __init__(self, inner: PartEncoder) -> None:
         self.inner = inner
-        self.spec = spec
-        self.metadata = {**inner.metadata, "views": asdict(spec)}
+        self.metadata = inner.metadata
 
     def __call__(self, batch: dict[str, np.ndarray], x: torch.Tensor, teacher: Teacher) -> pa.Table:
         table = self.inner(batch, x, teacher)
@@ -45,15 +45,16 @@ def generate_view_targets(
 ) -> SoftTargetRun:
     """Top-k targets for every view of every sample of `inputs` (`id`, `x`), exactly once."""
     views = inputs.select_columns(["id", "x"]).map_batches(expand_views, batch_format="numpy", fn_kwargs={"spec": spec})
-    encoder = ViewsEncoder(TopKEncoder(meta), spec)
+    # The spec goes into every part's metadata: a resume checks it like the teacher and k.
+    encoder = ViewsEncoder(TopKEncoder(replace(meta, views=asdict(spec))))
     return generate_parts(views, teacher_factory, encoder, out_dir, columns=("id", "x", *VIEW_COLUMNS), **pool)  # type: ignore[arg-type]
 
 
 def _replay(batch: dict[str, np.ndarray], spec: ViewSpec) -> dict[str, np.ndarray]:
     batch = dict(batch)
-    batch["x"] = apply_views(batch["x"], batch, spec.pad)
+    batch["x"] = apply_views(batch["x"], batch, spec)
     batch["sample_id"] = batch["id"]  # the join keeps the left key only
-    batch["id"] = batch["sample_id"] * spec.views + batch["view"]
+    batch["id"] = view_ids(batch["sample_id"], batch["view"])
     return batch
 
 

@@ -9,7 +9,7 @@ from raykd.config import RunConfig
 from raykd.report import distill_table
 from raykd.stages.data import Data, check_data, load_data
 from raykd.stages.run import Run, open_run
-from raykd.stages.soft_targets import SoftTargets, make_soft_targets
+from raykd.stages.soft_targets import SoftTargets, make_soft_targets, view_spec
 from raykd.stages.student import strategy_arguments, train_student
 from raykd.stages.teachers import TeacherStage, prepare_teacher
 from raykd.train import needs_online_teacher
@@ -29,6 +29,7 @@ def uses_stored_targets(cfg: RunConfig, n_data: int) -> bool:
 def run_soft_targets(cfg: RunConfig, name: str = "soft_targets") -> tuple[Run, Data, TeacherStage, SoftTargets]:
     """Stages 1-3: what every student of this teacher reuses (a Tune search, several strategies)."""
     inputs = check_data(cfg.data)  # schema errors before Ray starts
+    view_spec(cfg, inputs)  # and views of flat features
     run = open_run(cfg, name)
     data = load_data(run, inputs)
     teacher = prepare_teacher(run, data)
@@ -38,6 +39,7 @@ def run_soft_targets(cfg: RunConfig, name: str = "soft_targets") -> tuple[Run, D
 def run_distill(cfg: RunConfig, name: str = "ensemble_to_student") -> dict[str, Any]:
     """Teacher, soft targets, the KD student and (unless student.baseline is off) the labels-only one."""
     inputs = check_data(cfg.data)
+    view_spec(cfg, inputs)  # views of flat features fail before Ray starts
     run = open_run(cfg, name)
     data = load_data(run, inputs)
     teacher = prepare_teacher(run, data)

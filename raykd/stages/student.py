@@ -98,6 +98,7 @@ def train_student(
         raise ValueError(f"strategy {strategy.name} learns from stored soft targets; run the soft-target stage first")
     if train_ds is None:
         train_ds = soft.train if soft is not None and stored else data.splits["train"]
+    views = soft.views if soft is not None and train_ds is soft.train else 1  # rows per train sample
     job = StudentJob(
         config=cfg,
         model_spec=spec,
@@ -107,7 +108,7 @@ def train_student(
         ce_weight=ce_weight,
         seed=seed,
         decode=run.cfg.soft_targets.decode,
-        cache_shards=cfg.cache_shards if cfg.cache_shards is not None else data.splits["train"].size_bytes() < CACHE_BELOW_BYTES,
+        cache_shards=cfg.cache_shards if cfg.cache_shards is not None else views * data.splits["train"].size_bytes() < CACHE_BELOW_BYTES,
         input_stats=data.input_stats,
         student_layers=tuple(layers),
         teacher_config=teacher_config,
@@ -121,6 +122,7 @@ def train_student(
     )
     what = f"{strategy.name}{' ' + str(strategy.params) if strategy.params else ''}" if strategy else "labels only"
     what += f", {teacher.kind} teacher acting in the loop" if teaching else ""
+    what += f", {views} stored views per image" if views > 1 else ""
     extra = f" + {ce_weight:g}·CE" if strategy and ce_weight else ""
     with run.stage(name, f"{what}{extra}, {cfg.num_workers} Ray Train worker(s), {cfg.epochs} epochs") as summary:
         tracking = run.cfg.tracking

@@ -8,7 +8,7 @@ from PIL import Image
 
 from raykd.config import ConfigError, load_config
 from raykd.data.digits_images import write_digits_image_folder
-from raykd.data.image_transforms import crop_params, eval_transform, train_transform
+from raykd.data.image_transforms import eval_transform
 from raykd.data.images import scan_image_folder
 from raykd.stages.data import check_data
 
@@ -64,15 +64,3 @@ def test_eval_transform_resizes_the_shorter_side_crops_the_centre_and_normalises
     x = eval_transform([image], 10, MEAN, STD).reshape(3, 10, 10)
     assert np.allclose(x[:, :, 1:-1], (1 - 0.5) / 0.25, atol=1e-4) and (x[:, :, [0, -1]] > 0).all()
 
-
-def test_train_crops_replay_from_seed_epoch_and_id():
-    ids, h, w = np.arange(50), np.full(50, 24), np.full(50, 32)
-    first, again, other = crop_params(ids, h, w, 0, 1), crop_params(ids, h, w, 0, 1), crop_params(ids, h, w, 0, 2)
-    assert all(np.array_equal(first[k], again[k]) for k in first)
-    assert not np.array_equal(first["crop_left"], other["crop_left"])
-    assert (first["crop_top"] + first["crop_height"] <= 24).all() and (first["crop_left"] + first["crop_width"] <= 32).all()
-    assert 10 < first["flip"].sum() < 40
-    rng = np.random.default_rng(0)
-    images = [rng.integers(0, 256, (24, 32, 3), dtype=np.uint8) for _ in range(50)]
-    x = train_transform(images, first, 16, MEAN, STD)
-    assert x.shape == (50, 3 * 16 * 16) and np.array_equal(x, train_transform(images, again, 16, MEAN, STD))

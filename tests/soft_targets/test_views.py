@@ -26,10 +26,14 @@ def test_replayed_views_get_the_targets_the_teacher_gave_them(ray_session, tmp_p
     config = {"kind": "Ensemble", "checkpoint": str(tmp_path / "t")}
     teacher = build_from_config(config)
     ds = read_inputs(resolve_inputs(InputSpec()), limit=64).materialize()
-    spec = ViewSpec(views=3, pad=1, flip=True, seed=1)
+    spec = ViewSpec(channels=1, views=3, pad=1, flip=True, seed=1)
     meta = SoftTargetMeta(teacher=teacher.describe(), teacher_hash=teacher_fingerprint(teacher), num_classes=10, k=10)
     run = generate_view_targets(ds, functools.partial(build_from_config, config), tmp_path / "soft", meta, spec, batch_size=50)
     assert run.rows == 64 * 3
+    again = generate_view_targets(ds, functools.partial(build_from_config, config), tmp_path / "soft", meta, spec, batch_size=50)
+    assert (again.rows, again.new_rows) == (64 * 3, 0)  # resumed: every view's part is already there
+    with pytest.raises(ValueError, match="different teacher or format .*'views'"):  # views of another spec never mix in
+        generate_view_targets(ds, functools.partial(build_from_config, config), tmp_path / "soft", meta, ViewSpec(channels=1, views=2), batch_size=50)
 
     soft, _ = read_soft_targets(run.path)
     joined = to_numpy(join_views(ds, soft, spec, expected_rows=64 * 3))
@@ -43,4 +47,4 @@ def test_replayed_views_get_the_targets_the_teacher_gave_them(ray_session, tmp_p
     originals = plain["x"][np.searchsorted(plain["id"], joined["sample_id"])]
     np.testing.assert_array_equal(joined["x"][views == 0], originals[views == 0])
     assert (joined["x"][views > 0] != originals[views > 0]).any(axis=1).mean() > 0.5
-    np.testing.assert_array_equal(joined["x"], apply_views(originals, joined, pad=1))
+    np.testing.assert_array_equal(joined["x"], apply_views(originals, joined, spec))
