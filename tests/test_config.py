@@ -122,6 +122,9 @@ def test_strategies_keep_their_papers_defaults_in_a_run(name, expected):
 def test_memory_bank_strategies_get_the_data_size_and_no_more_negatives():
     cfg = load_config(["--strategy", "ContrastiveBased"])
     assert strategy_arguments(cfg.student.strategy, n_data=500) == {"n_data": 500, "nce_k": 499}
+    # An image folder's ids are 63-bit hashes of its paths: a bank row per possible id is refused.
+    with pytest.raises(ValueError, match=r"ContrastiveBased keeps a memory bank row per train id.*give the data an integer id column"):
+        strategy_arguments(cfg.student.strategy, n_data=2**62)
 
 
 def test_extended_configs_share_the_run_sections_and_add_their_own():

@@ -26,12 +26,23 @@ __all__ = ["train_student", "strategy_arguments", "default_teacher_layers"]
 CACHE_BELOW_BYTES = 512 * 2**20
 
 
+MEMORY_BANK_LIMIT = 16 * 2**30
+"""Bytes of memory banks a strategy may ask for before the run is refused (sparse or hashed ids)."""
+
+
 def strategy_arguments(strategy: StrategyConfig, n_data: int) -> dict[str, Any]:
     """The user's parameters, plus the memory-bank size `n_data` (train ids lie in [0, n_data)) for
     strategies with a bank over the training set (they declare `index` in `requires`); their
     negatives (`nce_k`) cannot outnumber the bank."""
     params = dict(strategy.params)
     if "index" in strategies.STRATEGIES.get(strategy.name).requires:
+        bank = 2 * n_data * int(params.get("feat_dim", 128)) * 4  # a float32 bank per side
+        if bank > MEMORY_BANK_LIMIT:
+            raise ValueError(
+                f"{strategy.name} keeps a memory bank row per train id, and these ids reach {n_data - 1:,} "
+                f"({bank / 2**30:,.0f} GiB of banks): it needs ids numbering the samples 0..N-1 (an image folder's ids "
+                "are hashes of its paths); give the data an integer id column, or pick another strategy"
+            )
         params.setdefault("n_data", n_data)
         params["nce_k"] = min(int(params.get("nce_k", 16384)), n_data - 1)
     return params
