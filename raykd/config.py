@@ -608,10 +608,6 @@ def check_text(cfg: RunConfig) -> None:
         _fail("data.max_length", data.max_length, f"exceeds the student's student.model.max_positions ({model.get('max_positions', 128)})")
 
 
-def check_zero(student: StudentConfig) -> None:
-    """ZeRO needs DeepSpeed, and shards the student alone: no teacher features trained beside it."""
-    import importlib.util
-
 def check_views(cfg: RunConfig) -> None:
     """Views are images' shifts, labelled once by a fixed teacher and stored: refuse runs where no
     stored target would carry them (the image shape itself is checked with the data)."""
@@ -636,6 +632,10 @@ def check_views(cfg: RunConfig) -> None:
     if why:
         _fail("soft_targets.views", views, f"needs stored soft targets, but {why}; {fix}")
 
+
+def check_zero(student: StudentConfig) -> None:
+    """ZeRO needs DeepSpeed, and shards the student alone: no teacher features trained beside it."""
+    import importlib.util
 
     from raykd import strategies
 
