@@ -33,7 +33,7 @@ def fit_classifier(
         for start in range(0, len(xs), batch_size):
             idx = order[start : start + batch_size]
             optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(model(xs[idx]), ys[idx]).backward()
+            F.cross_entropy(as_model_output(model(xs[idx])).logits, ys[idx]).backward()
             optimizer.step()
     return model.eval()
 

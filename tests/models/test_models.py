@@ -102,3 +102,22 @@ def test_defaults_follow_the_shape_of_the_data():
     for spec in [*default_teacher_members((8, 8)), default_student((8, 8))]:
         model = build_model({**spec, "in_features": 64, "num_classes": 10})
         assert model(torch.zeros(2, 64)).shape == (2, 10)
+
+
+def test_fit_classifier_trains_a_model_that_returns_a_model_output():
+    from raykd.models.fit import fit_classifier, predict_logits
+    from raykd.outputs import ModelOutput
+
+    class Wrapped(torch.nn.Module):  # like copy_transformer(head=true): logits inside a ModelOutput
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor) -> ModelOutput:
+            return ModelOutput(logits=self.linear(x))
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    model = fit_classifier(Wrapped(), x, y, epochs=20, lr=0.05)
+    assert (predict_logits(model, x).argmax(1).numpy() == y).mean() > 0.9
