@@ -17,13 +17,14 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from raykd.data.image_transforms import eval_transform
+from raykd.data.images import RGBSquares
 from raykd.data.inputs import DEFAULT_ID_COLUMN, InputSpec, parquet_fragments
 
 __all__ = ["ImageParquet", "read_image_parquet", "scan_image_parquet"]
 
 
 @dataclass(frozen=True)
-class ImageParquet:
+class ImageParquet(RGBSquares):
     """A checked image Parquet; duck-types `raykd.data.Inputs` for the stages like `ImageFolder`."""
 
     path: str
@@ -39,14 +40,6 @@ class ImageParquet:
     @property
     def positional_ids(self) -> bool:
         return self.id_column is None
-
-    @property
-    def num_features(self) -> int:
-        return 3 * self.image_size * self.image_size
-
-    @property
-    def image_shape(self) -> tuple[int, int]:
-        return (self.image_size, self.image_size)
 
     @property
     def spec(self) -> InputSpec:

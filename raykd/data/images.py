@@ -22,6 +22,7 @@ from raykd.data.image_transforms import eval_transform
 __all__ = [
     "IMAGE_SUFFIXES",
     "ImageFolder",
+    "RGBSquares",
     "is_image_folder",
     "pack_images",
     "path_id",
@@ -67,8 +68,22 @@ def read_image_folder(path: str | Path, in_features: int):
     return ds.map_batches(pack_images, batch_format="numpy", fn_kwargs={"root": str(Path(path).resolve())})
 
 
+class RGBSquares:
+    """Inputs decoded to `image_size`×`image_size` RGB, flattened channel-major into `x`."""
+
+    image_size: int
+
+    @property
+    def num_features(self) -> int:
+        return 3 * self.image_size * self.image_size
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return (self.image_size, self.image_size)
+
+
 @dataclass(frozen=True)
-class ImageFolder:
+class ImageFolder(RGBSquares):
     """A scanned class-per-subfolder image folder: what the data stage and the models need to know.
 
     Duck-types `raykd.data.Inputs` for the stages (`num_features`, `num_classes`, `image_shape`, ids
@@ -87,14 +102,6 @@ class ImageFolder:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
-
-    @property
-    def num_features(self) -> int:
-        return 3 * self.image_size * self.image_size
-
-    @property
-    def image_shape(self) -> tuple[int, int]:
-        return (self.image_size, self.image_size)
 
     @property
     def spec(self):
