@@ -13,9 +13,10 @@ rank 0 runs in the calling process (the soft-target pool's actor), the other ran
 on its node.
 
 `backend="deepspeed"` (CUDA): `deepspeed.init_inference`; with `tp_size` > 1 over the ranks of the
-same actor group, split by the same plan. `backend="zero"` (CUDA): ZeRO-Inference, ZeRO stage 3
-with parameters offloaded to CPU memory and fetched layer by layer. DeepSpeed is imported only on
-those paths.
+same actor group, split by the same plan. `backend="zero"` (CPU or GPU): ZeRO-Inference over the
+same rank group, each of the `tp_size` ranks holding 1/tp_size of every parameter (ZeRO stage 3),
+gathered layer by layer in the forward; on GPU ranks the partitions are offloaded to CPU memory
+(`offload_param`, default) or NVMe. DeepSpeed is imported only on those paths.
 """
 
 from __future__ import annotations
@@ -200,13 +201,37 @@ class _StageWorker:
         return {"layers": self.stage.names, "param_bytes": self.param_bytes, "pid": os.getpid(), "device": str(self.device)}
 
 
+def _offload(offload_param: str | dict[str, Any] | None, num_gpus: float) -> dict[str, Any] | None:
+    """DeepSpeed's `offload_param` for ZeRO ranks: CPU memory by default on GPU ranks, none on CPU ranks."""
+    if num_gpus <= 0:
+        if offload_param not in (None, "none"):
+            raise ValueError(
+                f"Distributed offload_param={offload_param!r} moves parameters off the GPU, and these ranks are CPU ranks "
+                "(stage_num_gpus: 0) whose partitions already live in memory: drop offload_param or give the ranks GPUs"
+            )
+        return None
+    if offload_param in (None, "cpu"):
+        return {"device": "cpu", "pin_memory": True}
+    if offload_param == "none":
+        return None
+    device = offload_param.get("device") if isinstance(offload_param, dict) else None
+    if device == "cpu" or (device == "nvme" and offload_param.get("nvme_path")):
+        return dict(offload_param)
+    raise ValueError(
+        f"Distributed offload_param must be 'cpu', 'none' or {{'device': 'nvme', 'nvme_path': <dir>}}, got {offload_param!r}"
+    )
+
+
 @register("Distributed")
 class DistributedTeacher(Teacher):
     """A teacher split across Ray actors (pipeline stages, tensor-parallel ranks) or GPUs
     (DeepSpeed TP / ZeRO-Inference).
 
     Pipeline params: `plan` (number of stages, or a list of layer-name lists covering every layer
-    once, in order), `num_micro_batches`. Tensor params: `tp_size` (ranks per replica, default 2).
+    once, in order), `num_micro_batches`. Tensor and zero params: `tp_size` (ranks per replica,
+    default 2; zero also runs on one). Zero's `offload_param`: "cpu" (the default on GPU ranks),
+    "none", or DeepSpeed's dict (`{"device": "nvme", "nvme_path": ...}`); CPU ranks keep their
+    partition in memory already, so offload is a GPU option and CPU ranks compute in fp32.
     `stage_num_cpus` / `stage_num_gpus` are the Ray resources of each stage or rank actor.
     Actors start on the first call (Ray must be initialised or initialisable) and stop with
     `shutdown()` or when the teacher is garbage collected.
@@ -229,6 +254,7 @@ class DistributedTeacher(Teacher):
         weights: str | None = None,
         tp_size: int | None = None,
         dtype: str = "fp16",
+        offload_param: str | dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if backend not in BACKENDS:
@@ -262,9 +288,10 @@ class DistributedTeacher(Teacher):
         self._engine: nn.Module | None = None
         self._group: TensorParallelGroup | None = None
         self.tp_size, self.dtype = tp_size, dtype
-        self.tensor_parallel = backend == "tensor" or (backend == "deepspeed" and (tp_size or 1) > 1)
-        if self.tensor_parallel:
-            self._init_tensor_parallel(model)
+        self.rank_group = backend in ("tensor", "zero") or (backend == "deepspeed" and (tp_size or 1) > 1)
+        self.offload = _offload(offload_param, self.stage_num_gpus) if backend == "zero" else None
+        if self.rank_group:
+            self._init_rank_group(model)
         elif backend == "pipeline":
             chain = pipeline_layers(model)
             self.plan = make_shard_plan(list(chain), plan)
@@ -293,17 +320,18 @@ class DistributedTeacher(Teacher):
                 model.load_state_dict(load_file(self.weights))
             self._deepspeed_model = model  # wrapped lazily on first call (needs CUDA)
 
-    def _init_tensor_parallel(self, model: nn.Module) -> None:
+    def _init_rank_group(self, model: nn.Module) -> None:
         if self.layers:
             raise ValueError(
                 f"Distributed backend={self.backend!r} returns logits only (features stay split across ranks); "
                 "drop layers= or use backend='pipeline' for features"
             )
         self.tp_size = 2 if self.tp_size is None else int(self.tp_size)
-        if self.tp_size < 2:
-            raise ValueError(f"Distributed backend='tensor' needs tp_size >= 2 (ranks to split over), got {self.tp_size}")
+        least = 1 if self.backend == "zero" else 2
+        if self.tp_size < least:
+            raise ValueError(f"Distributed backend={self.backend!r} needs tp_size >= {least} (ranks to split over), got {self.tp_size}")
         self.plan = []
-        self.tp_plan = tensor_parallel_plan(model, self.tp_size)
+        self.tp_plan = {} if self.backend == "zero" else tensor_parallel_plan(model, self.tp_size)
         if self.backend == "deepspeed":
             deepspeed_policy(model, self.tp_plan)  # refuses a split DeepSpeed cannot make, before any GPU is asked for
         self._tp_build = {"module": model} if self.spec is None else {"spec": self.spec, "weights": self.weights}
@@ -321,6 +349,7 @@ class DistributedTeacher(Teacher):
         layers: Iterable[str] = (),
         tp_size: int | None = None,
         dtype: str = "fp16",
+        offload_param: str | dict[str, Any] | None = None,
     ) -> "DistributedTeacher":
         """Reads the spec from a `save_members` manifest; each stage actor loads only its tensors."""
         import json
@@ -334,7 +363,8 @@ class DistributedTeacher(Teacher):
             raise ValueError(f"checkpoint {checkpoint}: pick one member with member= out of {[e['name'] for e in entries]}")
         weights = str(Path(checkpoint) / f"{entry['name']}.safetensors")
         return cls(spec=entry["spec"], weights=weights, plan=plan, backend=backend, num_micro_batches=num_micro_batches,
-                   stage_num_cpus=stage_num_cpus, stage_num_gpus=stage_num_gpus, layers=layers, tp_size=tp_size, dtype=dtype)
+                   stage_num_cpus=stage_num_cpus, stage_num_gpus=stage_num_gpus, layers=layers, tp_size=tp_size, dtype=dtype,
+                   offload_param=offload_param)
 
     # ---- pipeline ------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -403,23 +433,25 @@ class DistributedTeacher(Teacher):
             gpus = self._rank_num_gpus()
             if gpus > 0:
                 self._need_cuda()
-            engine = "deepspeed" if self.backend == "deepspeed" else "torch"
-            self._group = TensorParallelGroup(self._tp_build, self.tp_plan, self.tp_size, self.stage_num_cpus, gpus, engine, self.dtype)
+            engine = "torch" if self.backend == "tensor" else self.backend
+            dtype = self.dtype if gpus > 0 else "fp32"  # half precision saves GPU memory; CPU kernels want fp32
+            self._group = TensorParallelGroup(self._tp_build, self.tp_plan, self.tp_size, self.stage_num_cpus, gpus, engine, dtype,
+                                              self.offload)
         return ModelOutput(logits=self._group(x).to(x.device))
 
     def rank_info(self) -> list[dict[str, Any]]:
-        """What each tensor-parallel rank holds (rank, process id, parameter bytes, device)."""
+        """What each rank holds (rank, process id, parameter bytes, device)."""
         if self._group is None:
-            raise RuntimeError("the tensor-parallel group starts on the first batch; call the teacher first")
+            raise RuntimeError("the rank group starts on the first batch; call the teacher first")
         return self._group.info()
 
     # ---- DeepSpeed -----------------------------------------------------------------------------
     def _need_cuda(self) -> None:
         if not torch.cuda.is_available():
-            why = "DeepSpeed" if self.backend in ("deepspeed", "zero") else f"stage_num_gpus={self.stage_num_gpus:g}"
+            why = "DeepSpeed" if self.backend == "deepspeed" else f"stage_num_gpus={self.stage_num_gpus:g}"
             raise RuntimeError(
                 f"Distributed backend={self.backend!r} runs on CUDA GPUs ({why}); this process sees none. "
-                "Give the soft-target actors GPUs (soft_targets.num_gpus), or on CPU use backend='tensor' "
+                "Give the soft-target actors GPUs (soft_targets.num_gpus), or on CPU use backend='tensor' or 'zero' "
                 "(stage_num_gpus: 0, gloo) or backend='pipeline'"
             )
 
@@ -432,20 +464,8 @@ class DistributedTeacher(Teacher):
         for k, v in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29511")):
             os.environ.setdefault(k, v)
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[self.dtype]
-        model = self._deepspeed_model.eval()
-        if self.backend == "deepspeed":
-            # One GPU (tp_size > 1 goes through the rank group instead): kernels and dtype, no split.
-            self._engine = deepspeed.init_inference(model, dtype=dtype, replace_with_kernel_inject=False)
-        else:
-            config = {
-                "train_micro_batch_size_per_gpu": 1,
-                "zero_optimization": {"stage": 3, "offload_param": {"device": "cpu", "pin_memory": True}},
-                "fp16": {"enabled": dtype == torch.float16},
-                "bf16": {"enabled": dtype == torch.bfloat16},
-            }
-            engine = deepspeed.initialize(model=model, config=config)[0]
-            engine.module.eval()
-            self._engine = engine.module
+        # One GPU (tp_size > 1 goes through the rank group instead): kernels and dtype, no split.
+        self._engine = deepspeed.init_inference(self._deepspeed_model.eval(), dtype=dtype, replace_with_kernel_inject=False)
         self._ds_dtype = dtype
         return self._engine
 
@@ -454,7 +474,7 @@ class DistributedTeacher(Teacher):
         x = to_tensor(inputs)
         if self.backend == "pipeline":
             return self._pipeline(x)
-        if self.tensor_parallel:
+        if self.rank_group:
             return self._tensor_parallel(x)
         engine = self._deepspeed()
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -468,8 +488,10 @@ class DistributedTeacher(Teacher):
         if self.backend == "pipeline":
             # The driver holds no weights; each stage actor reserves its own resources.
             return Requirements(num_cpus=0.25, num_gpus=0.0, memory_bytes=0, helpers=tuple(self.stage_requirements()))
-        if self.tensor_parallel:
-            # Rank 0 is the pool's own actor; its peers must share its node.
+        if self.rank_group:
+            # Rank 0 is the pool's own actor; its peers must share its node. A ZeRO rank's 1/tp_size
+            # lives in host memory when offloaded to CPU (the GPU holds the layers in flight); with
+            # NVMe it is an upper bound (only the swap buffers stay in memory).
             rank = Requirements(self.stage_num_cpus, self._rank_num_gpus(), self._model_bytes // self.tp_size)
             return Requirements(rank.num_cpus, rank.num_gpus, rank.memory_bytes, helpers=(rank,) * (self.tp_size - 1), same_node=True)
         return Requirements(num_cpus=1.0, num_gpus=1.0, memory_bytes=self._model_bytes)
@@ -479,8 +501,9 @@ class DistributedTeacher(Teacher):
         return [Requirements(self.stage_num_cpus, self.stage_num_gpus, per) for _ in self.plan]
 
     def describe(self) -> dict[str, Any]:
-        if self.tensor_parallel:
-            return {**super().describe(), "backend": self.backend, "tp_size": self.tp_size, "tp_plan": self.tp_plan}
+        if self.rank_group:
+            offload = {"offload_param": self.offload} if self.backend == "zero" else {}
+            return {**super().describe(), "backend": self.backend, "tp_size": self.tp_size, "tp_plan": self.tp_plan, **offload}
         return {**super().describe(), "backend": self.backend, "plan": self.plan, "num_micro_batches": self.num_micro_batches}
 
     def __getstate__(self) -> dict[str, Any]:

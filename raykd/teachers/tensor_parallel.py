@@ -9,6 +9,9 @@ Megatron-LM: a column-split layer feeds a row-split one, one all-reduce per pair
 The split is a plan `{linear name: style}` derived from the model's chain of layers (or the
 model's own `tensor_parallel_plan()`); two engines apply it: PyTorch's tensor-parallel API
 (`parallelize_module` on a `DeviceMesh`, CPU or GPU) and DeepSpeed's `init_inference` (GPU only).
+A third engine, "zero", needs no plan: the same group runs ZeRO-Inference (Aminabadi et al. 2022,
+DeepSpeed-Inference), each rank holding 1/tp_size of every parameter (ZeRO stage 3), all-gathered
+layer by layer inside the forward, optionally offloaded to CPU memory or NVMe on GPU ranks.
 """
 
 from __future__ import annotations
@@ -135,6 +138,7 @@ class TensorParallelRank:
         engine: str = "torch",
         dtype: str = "fp32",
         num_threads: int | None = None,
+        offload: dict[str, Any] | None = None,
     ) -> None:
         import torch.distributed as dist
 
@@ -159,6 +163,8 @@ class TensorParallelRank:
             model = materialize(build)
             if engine == "deepspeed":
                 self.model, self.dtype = _deepspeed_engine(model, plan, world_size, dtype), _DTYPES[dtype]
+            elif engine == "zero":
+                self.model, self.dtype = _zero_engine(model, device, dtype, offload), _DTYPES[dtype]
             else:
                 self.model, self.dtype = _torch_parallel(model.to(self.device), plan, device, world_size), torch.float32
         except BaseException:
@@ -174,10 +180,11 @@ class TensorParallelRank:
         return logits.float().cpu() if self.rank == 0 else None
 
     def local_param_bytes(self) -> int:
-        """Bytes of parameters this rank holds (its slices plus the unsplit layers)."""
+        """Bytes of parameters this rank holds (its slices plus the unsplit layers; its ZeRO partition,
+        wherever it is offloaded)."""
         from torch.distributed.tensor import DTensor
 
-        local = [p.to_local() if isinstance(p, DTensor) else p for p in self.model.parameters()]
+        local = [p.to_local() if isinstance(p, DTensor) else getattr(p, "ds_tensor", p) for p in self.model.parameters()]
         return int(sum(t.numel() * t.element_size() for t in local))
 
     def info(self) -> dict[str, Any]:
@@ -215,6 +222,29 @@ def _deepspeed_engine(model: nn.Module, plan: dict[str, str], world_size: int, d
     return engine.module["model"]
 
 
+def _zero_engine(model: nn.Module, device: str, dtype: str, offload: dict[str, Any] | None) -> nn.Module:
+    """ZeRO-Inference's recipe: a stage-3 engine with no optimizer, its module in eval mode.
+
+    `zero.Init(module=...)` partitions the host copy in place (onto the GPU, or its offload target)
+    before the engine sees it, so no GPU ever holds the whole model; the host does, at start-up."""
+    os.environ.setdefault("LOCAL_RANK", "0")  # DeepSpeed insists on it; Ray shows each rank one device
+    import deepspeed  # lazy: only ZeRO ranks pay for it
+
+    deepspeed.init_distributed(dist_backend="nccl" if device == "cuda" else "gloo")  # adopts the joined group
+    zero: dict[str, Any] = {"stage": 3, **({"offload_param": offload} if offload else {})}
+    config = {
+        "train_micro_batch_size_per_gpu": 1,
+        "zero_optimization": zero,
+        "fp16": {"enabled": dtype == "fp16"},
+        "bf16": {"enabled": dtype == "bf16"},
+        "steps_per_print": 2**31 - 1,
+    }
+    deepspeed.zero.Init(module=model, config_dict_or_path=config)
+    engine = deepspeed.initialize(model=model, config=config, dist_init_required=False)[0]
+    engine.module.eval()
+    return engine.module
+
+
 class TensorParallelGroup:
     """Rank 0 in this process plus `tp_size - 1` Ray actors pinned to this node; `__call__(x)` → logits."""
 
@@ -227,6 +257,7 @@ class TensorParallelGroup:
         rank_num_gpus: float,
         engine: str = "torch",
         dtype: str = "fp32",
+        offload: dict[str, Any] | None = None,
     ) -> None:
         import ray
         import torch.distributed as dist
@@ -242,11 +273,11 @@ class TensorParallelGroup:
         threads = max(1, int(rank_num_cpus))
         remote = ray.remote(TensorParallelRank).options(num_cpus=rank_num_cpus, num_gpus=rank_num_gpus, scheduling_strategy=here)
         self.peers = [
-            remote.remote(rank, tp_size, (host, store.port), build, plan, device, engine, dtype, threads)
+            remote.remote(rank, tp_size, (host, store.port), build, plan, device, engine, dtype, threads, offload)
             for rank in range(1, tp_size)
         ]
         try:
-            self.local = TensorParallelRank(0, tp_size, store, build, plan, device, engine, dtype)
+            self.local = TensorParallelRank(0, tp_size, store, build, plan, device, engine, dtype, offload=offload)
             ray.get([p.info.remote() for p in self.peers])  # surfaces a peer's start-up error
         except BaseException:
             self.shutdown()
