@@ -108,13 +108,16 @@ def test_two_ranks_give_the_unsharded_logits(ray_session, tmp_path):
 
 
 @pytest.mark.ray
-def test_a_tensor_parallel_replica_in_the_soft_target_pool(ray_session, tmp_path):
+@pytest.mark.parametrize("backend", ["tensor", "zero"])  # zero: ZeRO-Inference over the same rank group
+def test_a_sharded_replica_in_the_soft_target_pool(ray_session, tmp_path, backend):
     from raykd.data import InputSpec, read_inputs, resolve_inputs, to_numpy
     from raykd.soft_targets import SoftTargetMeta, generate_soft_targets, teacher_fingerprint
 
+    if backend == "zero":
+        pytest.importorskip("deepspeed")
     model = _odd_model()
     save_members(tmp_path / "teacher", [MemberCheckpoint("big", ODD, model)])
-    config = {"kind": "Distributed", "checkpoint": str(tmp_path / "teacher"), "backend": "tensor", "tp_size": 2, "stage_num_cpus": 0.25}
+    config = {"kind": "Distributed", "checkpoint": str(tmp_path / "teacher"), "backend": backend, "tp_size": 2, "stage_num_cpus": 0.25}
     teacher = build_from_config(config)  # in the driver only for its description: no ranks start
     meta = SoftTargetMeta(teacher=teacher.describe(), teacher_hash=teacher_fingerprint(teacher), num_classes=10, k=3, full_logits=True)
     ds = read_inputs(resolve_inputs(InputSpec()), limit=64).materialize()

@@ -1,13 +1,11 @@
 """Distributed backend='zero' (ZeRO-Inference): 2 gloo ranks, each holding half of every
-parameter, give the unsharded teacher's logits, alone and in the soft-target actor pool;
-offload is a GPU option."""
+parameter, give the unsharded teacher's logits (in the soft-target actor pool too: the pool test of
+test_tensor_parallel.py runs both backends); offload is a GPU option."""
 
 from __future__ import annotations
 
 import functools
 
-import numpy as np
-import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -70,28 +68,6 @@ def test_two_zero_ranks_give_the_unsharded_logits(ray_session, tmp_path):
     assert [r["rank"] for r in ranks] == [0, 1] and ranks[0]["pid"] != ranks[1]["pid"]
     full = sum(p.numel() * 4 for p in model.parameters())
     assert all(r["param_bytes"] <= full // 2 + 8 for r in ranks)  # ZeRO-3: half of every tensor, padded
-
-
-@pytest.mark.ray
-def test_a_zero_replica_in_the_soft_target_pool(ray_session, tmp_path):
-    from raykd.data import InputSpec, read_inputs, resolve_inputs, to_numpy
-    from raykd.soft_targets import SoftTargetMeta, generate_soft_targets, teacher_fingerprint
-
-    model = _odd_model()
-    save_members(tmp_path / "teacher", [MemberCheckpoint("big", ODD, model)])
-    config = _config(tmp_path / "teacher")
-    teacher = build_from_config(config)  # in the driver only for its description: no ranks start
-    meta = SoftTargetMeta(teacher=teacher.describe(), teacher_hash=teacher_fingerprint(teacher), num_classes=10, k=3, full_logits=True)
-    ds = read_inputs(resolve_inputs(InputSpec()), limit=64).materialize()
-    run = generate_soft_targets(
-        ds, functools.partial(build_from_config, config), tmp_path / "soft", meta,
-        batch_size=32, num_cpus=0.25, requirements=teacher.requirements(),
-    )
-    assert run.rows == 64
-    logits = np.stack(pq.read_table(tmp_path / "soft").sort_by("id").column("logits").to_numpy(zero_copy_only=False))
-    with torch.no_grad():
-        expected = model(torch.as_tensor(to_numpy(ds)["x"]).float()).numpy()
-    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.gpu
