@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from raykd.models.standardize import register_input_stats
+from raykd.models.standardize import register_input_stats, standardized
 
 __all__ = ["MobileNetV2CIFAR"]
 
@@ -72,9 +72,7 @@ class MobileNetV2CIFAR(nn.Module):
             register_input_stats(self, in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.reshape(len(x), -1)
-        if self.standardize:
-            x = (x - self.input_mean) / self.input_std
+        x = standardized(self, x)
         x = self.conv1(x.reshape(-1, self.channels, self.side, self.side))
         for i in range(1, len(STAGES) + 1):
             x = getattr(self, f"stage{i}")(x)

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from raykd.models.standardize import register_input_stats
+from raykd.models.standardize import register_input_stats, standardized
 
 __all__ = ["CIFAR_RESNETS", "ResNetCIFAR"]
 
@@ -88,8 +88,6 @@ class ResNetCIFAR(nn.Module):
         return None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.reshape(len(x), -1)
-        if self.standardize:
-            x = (x - self.input_mean) / self.input_std
+        x = standardized(self, x)
         x = self.conv1(x.reshape(-1, self.channels, self.side, self.side))
         return self.fc(self.pool(self.layer3(self.layer2(self.layer1(x)))))

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["MIN_STD", "feature_stats", "set_input_stats"]
+__all__ = ["MIN_STD", "feature_stats", "set_input_stats", "standardized"]
 
 # A column whose std is below this is treated as constant and passed through unscaled
 # (e.g. the digits' always-zero corner pixels): dividing by ~0 would blow up unseen values.
@@ -24,6 +24,12 @@ def register_input_stats(module: nn.Module, in_features: int) -> None:
     """Identity statistics (mean 0, std 1) as buffers: not trained, but saved and loaded."""
     module.register_buffer("input_mean", torch.zeros(in_features))
     module.register_buffer("input_std", torch.ones(in_features))
+
+
+def standardized(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`x` flattened per sample and, when `module` stores input statistics, standardized by them."""
+    x = x.reshape(len(x), -1)
+    return (x - module.input_mean) / module.input_std if module.standardize else x
 
 
 def feature_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

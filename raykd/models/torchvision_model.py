@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from raykd.models.standardize import register_input_stats
+from raykd.models.standardize import register_input_stats, standardized
 
 __all__ = ["TorchvisionModel"]
 
@@ -63,7 +63,5 @@ class TorchvisionModel(nn.Module):
         return None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.reshape(len(x), -1)
-        if self.standardize:
-            x = (x - self.input_mean) / self.input_std
+        x = standardized(self, x)
         return self.net(x.reshape(-1, self.channels, self.side, self.side))
