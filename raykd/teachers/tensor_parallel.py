@@ -24,6 +24,8 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from raykd.deepspeed_cpu import import_deepspeed
+
 __all__ = ["STYLES", "tensor_parallel_plan", "deepspeed_policy", "TensorParallelRank", "TensorParallelGroup"]
 
 STYLES = ("colwise", "rowwise", "colwise_gather")
@@ -228,7 +230,7 @@ def _zero_engine(model: nn.Module, device: str, dtype: str, offload: dict[str, A
     `zero.Init(module=...)` partitions the host copy in place (onto the GPU, or its offload target)
     before the engine sees it, so no GPU ever holds the whole model; the host does, at start-up."""
     os.environ.setdefault("LOCAL_RANK", "0")  # DeepSpeed insists on it; Ray shows each rank one device
-    import deepspeed  # lazy: only ZeRO ranks pay for it
+    deepspeed = import_deepspeed()  # lazy: only ZeRO ranks pay for it
 
     deepspeed.init_distributed(dist_backend="nccl" if device == "cuda" else "gloo")  # adopts the joined group
     zero: dict[str, Any] = {"stage": 3, **({"offload_param": offload} if offload else {})}

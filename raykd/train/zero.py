@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from raykd.deepspeed_cpu import import_deepspeed
+
 __all__ = ["wrap", "full_state_dict", "save_shard", "load_shard", "is_engine"]
 
 _SAFE_GLOBALS = (
@@ -35,7 +37,7 @@ def wrap(student: nn.Module, optimizer: torch.optim.Optimizer, stage: int, batch
     Ray Train has already joined the workers in a torch.distributed group, which DeepSpeed reuses.
     Precision stays the loop's (fp32 weights, bf16 autocast when asked), so a ZeRO student and a
     DDP student of the same config differ only in where the optimizer state lives."""
-    import deepspeed
+    deepspeed = import_deepspeed()
 
     config = {
         "train_micro_batch_size_per_gpu": batch_size,
