@@ -27,6 +27,7 @@ __all__ = [
     "BornAgainSection",
     "ConfigError",
     "DataConfig",
+    "FineTuneConfig",
     "PseudoLabelConfig",
     "PseudoLabelSection",
     "RunConfig",
@@ -102,6 +103,22 @@ class DataConfig(Section):
         return self
 
 
+class FineTuneConfig(Section):
+    """How the teachers stage fine-tunes the Transformer teacher on text inputs: the whole encoder
+    and a new classification head, on the train split's token ids, as one Ray task; AdamW with a
+    linear warmup and decay (Devlin et al. 2019's BERT recipe)."""
+
+    epochs: int = Field(4, ge=1)
+    lr: float = Field(5e-5, gt=0, le=1e-2)
+    """Peak learning rate of every weight; pretrained encoders forget what they knew above ~1e-4."""
+    batch_size: int = Field(16, ge=1)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup: float = Field(0.1, ge=0, lt=1)
+    """Fraction of the steps over which the learning rate rises to `lr`."""
+    num_cpus: float = Field(2, gt=0)
+    """CPUs of the fine-tuning task (its torch threads); at most the cluster's."""
+
+
 class TeacherConfig(Section):
     kind: str = "Ensemble"
     """A `TeacherModelType` name."""
@@ -119,6 +136,12 @@ class TeacherConfig(Section):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     batch_size: int = Field(64, ge=1)
+    """Training of members (and of a text teacher's linear probe): epochs, Adam's lr and L2 term, batch."""
+    text_training: Literal["fine_tune", "linear_probe"] = "fine_tune"
+    """Text inputs (data.text_column): fine-tune the Transformer teacher's encoder with a new
+    classification head (`fine_tune`), or train a linear head of `members` on its frozen pooled
+    embedding (`linear_probe`: cheaper, weaker). A model_dir that holds a classifier is used as is."""
+    fine_tune: FineTuneConfig = Field(default_factory=FineTuneConfig)
 
 
 class SoftTargetConfig(Section):
@@ -603,6 +626,8 @@ def check_text(cfg: RunConfig) -> None:
     for key in ("max_length", "output_hidden_states", "output_attentions"):
         if key in teacher.params:
             _fail(f"teacher.params.{key}", teacher.params[key], "is set by the run for text inputs: data.max_length (--max-length), and no token outputs")
+    if teacher.text_training == "fine_tune" and teacher.members is not None:
+        _fail("teacher.members", teacher.members, "are heads on the frozen embedding, which teacher.text_training=fine_tune does not train; set it to linear_probe or drop them")
     model = cfg.student.model or {"type": "copy_transformer"}  # the default text student
     if model.get("type") == "copy_transformer" and data.max_length > model.get("max_positions", 128):
         _fail("data.max_length", data.max_length, f"exceeds the student's student.model.max_positions ({model.get('max_positions', 128)})")
@@ -654,10 +679,12 @@ def check_model_spec(path: str, spec: Any) -> None:
     unknown = sorted(set(spec) - takes - {"type"})
     if unknown:
         _fail(f"{path}.{unknown[0]}", spec[unknown[0]], f"is not an argument of model type {spec['type']!r}; it takes {sorted(takes)} (sizes come from the data)")
-    # Architectures by name (CIFAR ResNets, torchvision) say why a name cannot build before Ray starts.
+    # Architectures by name (CIFAR ResNets, torchvision) or directory (huggingface) say why a
+    # spec cannot build before Ray starts.
     check_spec = getattr(ARCHITECTURES[spec["type"]], "check_spec", None)
     if check_spec is not None and (why := check_spec(spec)) is not None:
-        _fail(f"{path}.name", spec.get("name"), why)
+        key = getattr(ARCHITECTURES[spec["type"]], "spec_field", "name")
+        _fail(f"{path}.{key}", spec.get(key), why)
 
 
 def _format(error: dict[str, Any], flags: dict[str, str], cls: type[BaseModel]) -> str:

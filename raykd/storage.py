@@ -15,7 +15,9 @@ import os
 import posixpath
 import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -30,6 +32,7 @@ __all__ = [
     "is_uri",
     "join",
     "list_files",
+    "local_dir",
     "location_in",
     "make_dir",
     "publish",
@@ -155,6 +158,20 @@ def publish(local_dir: Path, location: str) -> None:
     if fs.type_name == "local" and Path(path) == local_dir.resolve():
         return
     pafs.copy_files(str(local_dir.resolve()), path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+
+
+@contextmanager
+def local_dir(location: str | Path) -> Iterator[Path]:
+    """The directory at `location` as a local folder, for readers that take paths only (Hugging
+    Face's `from_pretrained`): the path itself, or for a URI a private copy removed on exit (each
+    reader its own, so actors on one node never see another's half-written copy)."""
+    if not is_uri(location):
+        yield Path(resolve(location)[1])
+        return
+    fs, path = resolve(location)
+    with tempfile.TemporaryDirectory(prefix="raykd-fetch-") as tmp:
+        pafs.copy_files(path, tmp, source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
+        yield Path(tmp)
 
 
 def worker_env() -> dict[str, str]:

@@ -8,6 +8,7 @@ from torch import nn
 
 from raykd.models.cnn import SmallCNN
 from raykd.models.defaults import default_student, default_teacher_members
+from raykd.models.huggingface import HuggingFaceModel
 from raykd.models.mlp import MLP
 from raykd.models.mobilenet_cifar import MobileNetV2CIFAR
 from raykd.models.resnet_cifar import CIFAR_RESNETS, ResNetCIFAR
@@ -19,6 +20,7 @@ __all__ = [
     "ARCHITECTURES",
     "CIFAR_RESNETS",
     "CopyTransformer",
+    "HuggingFaceModel",
     "MLP",
     "MobileNetV2CIFAR",
     "ResNetCIFAR",
@@ -40,6 +42,7 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
     "mobilenetv2_cifar": MobileNetV2CIFAR,
     "torchvision": TorchvisionModel,
     "copy_transformer": CopyTransformer,
+    "huggingface": HuggingFaceModel,
 }
 
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from raykd import storage
 from raykd.data import to_numpy
 from raykd.data.text_inputs import TextInputs
 from raykd.models import build_model, count_parameters
 from raykd.models.fit import accuracy, predict_logits
 from raykd.stages.data import Data, default_architectures, model_spec
-from raykd.stages.run import Run, RunError
+from raykd.stages.run import Run, RunError, say
 from raykd.teachers import build_from_config, config_params
 from raykd.teachers.registry import TEACHERS
 from raykd.teachers.checkpoint import MemberCheckpoint, load_members, save_members
@@ -84,6 +87,34 @@ def _text_teacher_params(run: Run) -> dict[str, Any]:
     return {"normalize": False, **run.cfg.teacher.params, "max_length": run.cfg.data.max_length, "output_hidden_states": False, "output_attentions": False}
 
 
+def _fine_tune(run: Run, data: Data, labeled: np.ndarray | None, seed: int) -> str:
+    """The text teacher fine-tuned whole (encoder and a new classification head) on the train
+    split's token ids in one Ray task, saved at `<run>/teachers` as a Hugging Face sequence
+    classifier with its tokenizer: the Transformer teacher loads it as is, on any node."""
+    import ray
+    import transformers
+
+    ft = run.cfg.teacher.fine_tune
+    spec = {"type": "huggingface", "model_dir": data.inputs.tokenizer_dir, "pretrained": True, "in_features": data.num_features, "num_classes": data.num_classes}
+    x, y = data.train["x"], data.train["label"]
+    if labeled is not None:
+        x, y = x[labeled], y[labeled]
+    cpus = min(ft.num_cpus, ray.cluster_resources().get("CPU", 1.0))  # more than the cluster has would wait forever
+    say(f"teachers: fine-tuning {spec['model_dir']} on {len(y)} texts, {ft.epochs} epoch(s) of {-(-len(y) // ft.batch_size)} steps, {cpus:g} CPU(s)")
+    [member] = train_members(
+        [spec], x, y, epochs=ft.epochs, lr=ft.lr, weight_decay=ft.weight_decay, batch_size=ft.batch_size, seed=seed,
+        num_cpus=cpus, options={"decoupled": True, "warmup": ft.warmup, "log": lambda line: say(f"teachers: fine-tuning {line}")},
+    )  # fmt: skip
+    directory = run.at("teachers")
+    with tempfile.TemporaryDirectory(prefix="raykd-teacher-") as tmp:
+        member.model.save_pretrained(tmp, data.inputs.classes)
+        with storage.local_dir(member.model.model_dir) as source:
+            transformers.AutoTokenizer.from_pretrained(source, local_files_only=True).save_pretrained(tmp)
+        storage.make_dir(directory)  # a local destination is not created by the copy
+        storage.publish(Path(tmp), directory)
+    return directory
+
+
 def _trains_with_student(run: Run, data: Data, seed: int) -> TeacherStage:
     """Online peers (fresh from the teacher's architecture, or warm-started from teacher.checkpoint)
     and the mean teacher train with the student: nothing to train here, and their test accuracy is
@@ -116,14 +147,19 @@ def prepare_teacher(run: Run, data: Data, labeled: np.ndarray | None = None, see
             summary.update({"teacher": stage.label, "params": f"{stage.params:,}"})
         return stage
     own = trains_members(cfg.kind, cfg.params)
-    text = isinstance(data.inputs, TextInputs)  # members are heads on the Transformer's embedding
-    training = "training a head on its embedding" if text else "training members"
+    text = isinstance(data.inputs, TextInputs)  # members are heads on the Transformer's embedding, or it is fine-tuned
+    fine_tune = text and cfg.text_training == "fine_tune"
+    training = "fine-tuning it on the train split" if fine_tune else "training a head on its embedding" if text else "training members"
     with run.stage("teachers", f"{cfg.kind}, " + ("from " + cfg.checkpoint if cfg.checkpoint else training if own else "the teacher given in teacher.params")) as summary:
         members: list[MemberCheckpoint] = []
         config: dict[str, Any] = {"kind": cfg.kind, **(_text_teacher_params(run) if text else cfg.params)}
         if cfg.kind == "Adaptive" and cfg.params.get("mode") == "per_sample":
             config.setdefault("num_samples", int(data.train["id"].max()) + 1)  # its table is indexed by sample id
-        if own:
+        if own and text and cfg.checkpoint and is_sequence_classifier(cfg.checkpoint):
+            config["model_dir"] = cfg.checkpoint  # a fine-tuned teacher taken back (--teachers <run>/teachers)
+        elif own and fine_tune and not cfg.checkpoint:
+            config["model_dir"] = _fine_tune(run, data, labeled, seed)
+        elif own:
             directory = run.at("teachers")  # the teacher actors load it, on any node
             if cfg.checkpoint:
                 members, _ = load_members(cfg.checkpoint)
@@ -169,7 +205,7 @@ def prepare_teacher(run: Run, data: Data, labeled: np.ndarray | None = None, see
             accuracy=accuracy(teacher.predict(test_x).logits, data.test["label"]),
             members=members,
             member_rows=member_rows,
-            checkpoint=config.get("checkpoint") or config.get("path"),
+            checkpoint=config.get("checkpoint") or config.get("path") or (config["model_dir"] if own else None),
         )
         summary.update({"teacher": stage.label, "params": f"{stage.params:,}", "test_accuracy": f"{100 * stage.accuracy:.2f}%"})
     return stage

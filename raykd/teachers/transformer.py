@@ -15,6 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 
+from raykd import storage
 from raykd.outputs import ModelOutput
 from raykd.teachers.base import Requirements, Teacher
 from raykd.teachers.common import module_bytes, to_tensor
@@ -41,10 +42,13 @@ def packaged_minilm_dir() -> Path:
 
 
 def is_sequence_classifier(model_dir: str | None) -> bool:
-    """Whether `model_dir` (None: the packaged MiniLM) holds a `*ForSequenceClassification` model,
-    read from its config.json alone."""
-    directory = Path(model_dir) if model_dir is not None else packaged_minilm_dir()
-    config = json.loads((directory / "config.json").read_text()) if (directory / "config.json").is_file() else {}
+    """Whether `model_dir` (a path or URI; None: the packaged MiniLM) holds a
+    `*ForSequenceClassification` model, read from its config.json alone."""
+    location = model_dir if model_dir is not None else packaged_minilm_dir()
+    try:
+        config = json.loads(storage.read_bytes(storage.join(location, "config.json")))
+    except FileNotFoundError:
+        config = {}
     return any(a.endswith("ForSequenceClassification") for a in config.get("architectures") or [])
 
 
@@ -60,7 +64,7 @@ class TransformerTeacher(Teacher):
     Output: for a `*ForSequenceClassification` checkpoint `logits` are the class logits and
     `num_classes` its label count; for a bare encoder with a head (`checkpoint`: a raykd member
     checkpoint of one classifier on the pooled embedding, as the main job's teachers stage trains
-    for text inputs) its class logits; for a bare encoder alone `logits` hold the pooled sentence embedding
+    for text inputs with `teacher.text_training: linear_probe`) its class logits; for a bare encoder alone `logits` hold the pooled sentence embedding
     (`pooling`: "mean" over real tokens, or "cls"; L2-normalised when `normalize`) and `num_classes`
     is the hidden width. Always: `features["embedding"]` (pooled), `features["layer{i}"]` (hidden
     state after block i) for `layers=(i, ...)`, `hidden_states` (embeddings + one per block) and
@@ -90,27 +94,28 @@ class TransformerTeacher(Teacher):
             raise ImportError("the Transformer teacher needs `pip install transformers`") from err
         if pooling not in POOLINGS:
             raise ValueError(f"Transformer pooling must be one of {POOLINGS}, got {pooling!r}")
-        directory = Path(model_dir) if model_dir is not None else packaged_minilm_dir()
-        if not (directory / "config.json").is_file():
+        location = str(model_dir) if model_dir is not None else str(packaged_minilm_dir())
+        if not storage.exists(storage.join(location, "config.json")):
             raise FileNotFoundError(
-                f"Transformer teacher: {directory} has no config.json; pass model_dir= a local directory "
-                "written by model.save_pretrained(...) (models are never downloaded at run time)"
+                f"Transformer teacher: {location} has no config.json; pass model_dir= a local directory (or a run's "
+                "URI) written by model.save_pretrained(...) (models are never downloaded at run time)"
             )
-        self.model_dir = str(directory)
+        self.model_dir = location if storage.is_uri(location) else str(Path(location))
         self.pooling = pooling
         self.normalize = normalize
         self.max_length = int(max_length)
         self.output_hidden_states = output_hidden_states or bool(layers)
         self.output_attentions = output_attentions
         self.layers = [int(i) for i in layers]
-        config = transformers.AutoConfig.from_pretrained(directory, local_files_only=True)
-        self.is_classifier = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
-        auto = transformers.AutoModelForSequenceClassification if self.is_classifier else transformers.AutoModel
-        kwargs = {"attn_implementation": "eager"} if output_attentions else {}
-        self.model = freeze(auto.from_pretrained(directory, local_files_only=True, **kwargs))
-        self.tokenizer = None
-        if any((directory / f).is_file() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(directory, local_files_only=True)
+        with storage.local_dir(location) as directory:  # a fine-tuned teacher in a run at a URI is fetched
+            config = transformers.AutoConfig.from_pretrained(directory, local_files_only=True)
+            self.is_classifier = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
+            auto = transformers.AutoModelForSequenceClassification if self.is_classifier else transformers.AutoModel
+            kwargs = {"attn_implementation": "eager"} if output_attentions else {}
+            self.model = freeze(auto.from_pretrained(directory, local_files_only=True, **kwargs))
+            self.tokenizer = None
+            if any((directory / f).is_file() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
+                self.tokenizer = transformers.AutoTokenizer.from_pretrained(directory, local_files_only=True)
         depth = getattr(config, "num_hidden_layers", None)
         bad = [i for i in self.layers if depth is not None and not 0 <= i <= depth]
         if bad:

@@ -1,4 +1,4 @@
-"""The main job on text: Parquet sentences with string labels → MiniLM teacher with a trained head →
+"""The main job on text: Parquet sentences with string labels → MiniLM fine-tuned as a classifier →
 top-k soft targets → a two-block copy of MiniLM with a classifier, on Ray Train."""
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ import pytest
 from raykd.config import load_config
 from raykd.data.text import write_source_sentences
 from raykd.stages import run_distill
+from raykd.teachers.transformer import is_sequence_classifier
 
 pytestmark = pytest.mark.ray
 
-TINY = ["--max-length", "16", "--teacher-epochs", "20", "--epochs", "1", "--num-workers", "1", "--k", "2", "--no-baseline",
-        "--set", "teacher.lr=0.01", "--set", "student.model={type: copy_transformer, layers: [5], embedding_dim: 16, head: true}"]  # fmt: skip
+TINY = ["--max-length", "16", "--epochs", "1", "--num-workers", "1", "--k", "2", "--no-baseline",
+        "--set", "teacher.fine_tune={epochs: 1, lr: 2e-4, batch_size: 8}",
+        "--set", "student.model={type: copy_transformer, layers: [5], embedding_dim: 16, head: true}"]  # fmt: skip
 
 
 def test_text_parquet_through_minilm_teacher_into_a_small_transformer_student(ray_session, tmp_path):
@@ -27,4 +29,5 @@ def test_text_parquet_through_minilm_teacher_into_a_small_transformer_student(ra
     kd = report["student"]["kd"]
     assert kd["model"]["type"] == "copy_transformer" and 0.0 <= kd["accuracy"] <= 1.0
 
-    assert (tmp_path / "run" / "teachers" / "teachers.json").is_file()  # the trained head: --teachers takes it back
+    # The fine-tuned teacher, a sequence classifier with its tokenizer: --teachers takes it back.
+    assert is_sequence_classifier(str(tmp_path / "run" / "teachers")) and (tmp_path / "run" / "teachers" / "tokenizer.json").is_file()
