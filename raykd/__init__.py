@@ -3,7 +3,8 @@
 Importing raykd starts nothing: Ray is only touched by the soft-target, train and tune packages.
 """
 
-from raykd.outputs import FeatureExtractor, ModelOutput, as_model_output
+from raykd.lazy import lazy_exports
 
 __version__ = "0.1.0"
-__all__ = ["FeatureExtractor", "ModelOutput", "as_model_output", "__version__"]
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {"outputs": ["FeatureExtractor", "ModelOutput", "as_model_output"]})
+__all__ += ["__version__"]

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sklearn.datasets import load_breast_cancer
 
 __all__ = ["breast_cancer_table", "write_breast_cancer_parquet"]
 
@@ -26,6 +25,8 @@ def _snake(name: str) -> str:
 def breast_cancer_table(id_column: bool = False) -> pa.Table:
     """The 30 features (snake_case names, float64 as shipped), `label` (0 malignant, 1 benign) and,
     with `id_column`, an int64 `id` 0..568 first."""
+    from sklearn.datasets import load_breast_cancer  # here: Ray workers import raykd.data and never call this
+
     bunch = load_breast_cancer()
     columns: dict[str, pa.Array] = {}
     if id_column:

@@ -17,7 +17,9 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["DECODE_MODES", "index_dtype", "encode_topk", "decode_topk", "check_k"]
+from raykd.soft_targets.schema import check_k
+
+__all__ = ["DECODE_MODES", "index_dtype", "encode_topk", "decode_topk"]
 
 DECODE_MODES = ("renormalize", "residual")
 
@@ -28,12 +30,6 @@ def index_dtype(num_classes: int) -> np.dtype:
         if num_classes - 1 <= np.iinfo(dtype).max:
             return np.dtype(dtype)
     return np.dtype(np.int64)
-
-
-def check_k(k: int, num_classes: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= num_classes:
-        raise ValueError(f"soft_targets.k must be in [1, num_classes={num_classes}], got {k!r}")
-    return int(k)
 
 
 def encode_topk(logits: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -25,9 +25,8 @@ from typing import Callable
 
 from raykd import storage
 from raykd.soft_targets.actor import PRECISIONS, TeacherActor
-from raykd.soft_targets.codec import check_k
 from raykd.soft_targets.encoders import PartEncoder, TopKEncoder
-from raykd.soft_targets.schema import SoftTargetMeta
+from raykd.soft_targets.schema import SoftTargetMeta, check_k
 from raykd.soft_targets.sizing import plan_pool
 from raykd.soft_targets.store import (
     COMPRESSIONS,

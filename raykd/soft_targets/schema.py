@@ -19,16 +19,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import torch
-from torch import nn
 
-from raykd.soft_targets.codec import check_k
+if TYPE_CHECKING:
+    from torch import nn
 
-__all__ = ["SoftTargetMeta", "FORMAT_VERSION", "to_table", "teacher_fingerprint", "METADATA_KEY"]
+__all__ = ["SoftTargetMeta", "FORMAT_VERSION", "to_table", "teacher_fingerprint", "check_k", "METADATA_KEY"]
 
 FORMAT_VERSION = "1"
 METADATA_KEY = _KEY = b"raykd.soft_targets"
@@ -91,8 +90,16 @@ def to_table(
     return pa.table(columns).replace_schema_metadata(meta.to_metadata())
 
 
+def check_k(k: int, num_classes: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= num_classes:
+        raise ValueError(f"soft_targets.k must be in [1, num_classes={num_classes}], got {k!r}")
+    return int(k)
+
+
 def teacher_fingerprint(model: nn.Module) -> str:
     """sha256 over parameter and buffer names and bytes: two teachers match only if weights do."""
+    import torch  # here: the store's tasks read metadata from this module and need no torch
+
     digest = hashlib.sha256()
 
     def add(value: object) -> None:
