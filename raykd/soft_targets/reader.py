@@ -4,28 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from raykd import storage
-from raykd.soft_targets.store import list_parts, read_meta, shuffle_partitions
+from raykd.shuffle import hash_join
+from raykd.soft_targets.store import part_dataset, read_meta, shuffle_partitions
 
 __all__ = ["read_soft_targets", "join_with_inputs"]
 
 
 def read_soft_targets(directory: str | Path):
     """(Ray Dataset of id/topk_values/topk_indices, its metadata)."""
-    import ray.data
-
     meta = read_meta(directory)
     if meta is None:
         raise FileNotFoundError(f"no soft-target part files in {directory}; run the soft-target stage first")
-    fs, _ = storage.resolve(directory)
-    return ray.data.read_parquet([p.path for p in list_parts(directory)], filesystem=fs), meta
+    return part_dataset(directory), meta
 
 
 def join_with_inputs(inputs, soft_targets, expected_rows: int, num_partitions: int | None = None):
     """Inner join on `id`; every input row must find its soft targets. Partitions grow with
     `expected_rows` (`store.shuffle_partitions`) unless given."""
     partitions = num_partitions or shuffle_partitions(expected_rows)
-    joined = inputs.join(soft_targets, join_type="inner", num_partitions=partitions, on=("id",)).materialize()
+    joined = hash_join(inputs, soft_targets, partitions).materialize()
     if joined.count() != expected_rows:
         raise ValueError(
             f"{expected_rows - joined.count()} of {expected_rows} inputs have no soft targets; "

@@ -28,6 +28,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from raykd import storage
+from raykd.shuffle import block_partitions, split_by_key
 from raykd.soft_targets.schema import METADATA_KEY, SoftTargetMeta
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "check_compatible",
     "IdTally",
     "ROWS_PER_PARTITION",
+    "part_dataset",
     "shuffle_partitions",
     "drop_written",
     "tally_ids",
@@ -178,16 +180,16 @@ def shuffle_partitions(rows: int) -> int:
     return max(1, math.ceil(rows / ROWS_PER_PARTITION))
 
 
-def _part_ids(paths: list[str], directory: str) -> np.ndarray:
-    """The `id` column of each part at `paths` (inside `directory`'s filesystem), in one array."""
+def _read_part_files(paths: list[str], directory: str, columns: list[str] | None) -> pa.Table:
+    """`columns` (or all) of the parts at `paths` (inside `directory`'s filesystem), in one table."""
     fs, _ = storage.resolve(directory)
-    ids = []
+    tables = []
     for path in paths:
         try:
-            ids.append(pq.read_table(path, columns=["id"], filesystem=fs).column("id").to_numpy())
+            tables.append(pq.read_table(path, columns=columns, filesystem=fs))
         except (pa.ArrowInvalid, OSError) as err:
             raise _corrupt(directory, fs.get_file_info(path), err) from err
-    return np.concatenate(ids).astype(np.int64, copy=False) if ids else np.zeros(0, dtype=np.int64)
+    return pa.concat_tables(tables)
 
 
 def _part_chunks(directory: str | Path) -> list[list[str]]:
@@ -195,30 +197,8 @@ def _part_chunks(directory: str | Path) -> list[list[str]]:
     return [paths[i : i + PARTS_PER_TASK] for i in range(0, len(paths), PARTS_PER_TASK)]
 
 
-def _split(table: pa.Table, partitions: int) -> pa.Table | list[pa.Table]:
-    """`table`'s rows split by a hash of their id, so every copy of an id lands in the same
-    partition whatever block or part it came from (a multiplicative hash: ids in strides would
-    skew a plain modulo). One partition is the table itself: a task with `num_returns=1` returns
-    its value whole."""
-    if partitions == 1:
-        return table
-    ids = table.column("id").to_numpy().astype(np.int64, copy=False)
-    which = ((ids.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) % np.uint64(partitions)
-    order = np.argsort(which, kind="stable")
-    bounds = [0, *np.searchsorted(which[order], np.arange(1, partitions, dtype=np.uint64)).tolist(), len(ids)]
-    rows = table.take(pa.array(order))
-    return [rows.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:])]
-
-
-def _split_block(block, partitions: int, columns: list[str] | None) -> pa.Table | list[pa.Table]:
-    from ray.data.block import BlockAccessor
-
-    table = BlockAccessor.for_block(block).to_arrow()
-    return _split(table if columns is None else table.select(columns), partitions)
-
-
 def _split_parts(paths: list[str], directory: str, partitions: int) -> pa.Table | list[pa.Table]:
-    return _split(pa.table({"id": _part_ids(paths, directory)}), partitions)
+    return split_by_key(_read_part_files(paths, directory, ["id"]), partitions)
 
 
 def _ids(tables: tuple[pa.Table, ...]) -> np.ndarray:
@@ -245,26 +225,36 @@ def _drop_written(input_sources: int, *tables: pa.Table) -> pa.Table:
     return rows.filter(pa.array(~np.isin(rows.column("id").to_numpy(), _ids(tables[input_sources:]))))
 
 
-def _shuffle(ds, directory: str | Path, partitions: int, reduce, columns: list[str] | None) -> list:
-    """References to `reduce(n, *tables)` run once per hash partition, in Ray tasks, over that
-    partition's rows of `ds` (its first n tables; `columns` of them, or all) and of the parts' ids
-    in `directory` (the rest). The driver holds references only; the rows stay in the object store.
-
-    Plain tasks rather than a Ray Data join or group-by: the same hash shuffle, without the
-    seconds that a Ray Data shuffle spends starting its dedicated workers on every call, even for
-    a few hundred ids."""
+def _part_task(fn, directory: str | Path, num_returns: int = 1):
+    """`fn` as a Ray task that reads parts of `directory`. The readers carry the driver's
+    object-storage settings (endpoint, credentials), as a run's job does (`storage.worker_env`):
+    a driver that joined a cluster started without them can still read a bucket."""
     import ray
 
-    split_block = ray.remote(_split_block).options(num_returns=partitions)
-    # The part readers carry the driver's object-storage settings (endpoint, credentials), as a
-    # run's job does (`storage.worker_env`): a driver that joined a cluster started without them
-    # can still check a bucket.
     reader_env = {"env_vars": storage.worker_env()} if storage.is_uri(directory) and storage.worker_env() else None
-    split_parts = ray.remote(_split_parts).options(num_returns=partitions, runtime_env=reader_env)
-    sources = [split_block.remote(ref, partitions, columns) for bundle in ds.iter_internal_ref_bundles() for ref in bundle.block_refs]
-    from_inputs = len(sources)
-    sources += [split_parts.remote(chunk, str(directory), partitions) for chunk in _part_chunks(directory)]
-    per_source = [s if isinstance(s, list) else [s] for s in sources]  # num_returns=1: one reference
+    return ray.remote(fn).options(num_returns=num_returns, runtime_env=reader_env)
+
+
+def part_dataset(directory: str | Path, columns: list[str] | None = None):
+    """The parts' rows (`columns` of them, or all) as a Ray Dataset, read in Ray tasks of
+    `PARTS_PER_TASK` parts each. Plain tasks rather than `ray.data.read_parquet`, which starts
+    actors to read footers (a process each) before it reads a row."""
+    import ray.data
+
+    read = _part_task(_read_part_files, directory)
+    return ray.data.from_arrow_refs([read.remote(chunk, str(directory), columns) for chunk in _part_chunks(directory)])
+
+
+def _shuffle(ds, directory: str | Path, partitions: int, reduce, columns: list[str] | None) -> list:
+    """References to `reduce(n, *tables)` run once per hash partition, in Ray tasks
+    (`raykd.shuffle`), over that partition's rows of `ds` (its first n tables; `columns` of them,
+    or all) and of the parts' ids in `directory` (the rest)."""
+    import ray
+
+    split_parts = _part_task(_split_parts, directory, partitions)
+    per_source = block_partitions(ds, partitions, "id", columns)
+    from_inputs = len(per_source)
+    per_source += [s if isinstance(s, list) else [s] for s in (split_parts.remote(chunk, str(directory), partitions) for chunk in _part_chunks(directory))]
     task = ray.remote(reduce)
     return [task.remote(from_inputs, *(refs[p] for refs in per_source)) for p in range(partitions)]
 

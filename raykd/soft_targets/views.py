@@ -17,6 +17,7 @@ import pyarrow as pa
 import torch
 
 from raykd.data.augment import VIEW_COLUMNS, ViewSpec, apply_views, expand_views, view_ids
+from raykd.shuffle import hash_join
 from raykd.soft_targets.encoders import PartEncoder, TopKEncoder
 from raykd.soft_targets.pipeline import SoftTargetRun, generate_parts
 from raykd.soft_targets.schema import SoftTargetMeta
@@ -64,7 +65,7 @@ def join_views(inputs, soft_targets, spec: ViewSpec, expected_rows: int, num_par
     (`store.shuffle_partitions`) unless given."""
     right = soft_targets.drop_columns(["id"])
     partitions = num_partitions or shuffle_partitions(expected_rows)
-    joined = inputs.join(right, join_type="inner", num_partitions=partitions, on=("id",), right_on=("sample_id",))
+    joined = hash_join(inputs, right, partitions, on="id", right_on="sample_id")
     joined = joined.map_batches(_replay, batch_format="numpy", fn_kwargs={"spec": spec}).materialize()
     if joined.count() != expected_rows:
         raise ValueError(

@@ -39,6 +39,7 @@ from raykd.data import InputSpec, Inputs, read_inputs, resolve_inputs
 from raykd.data.images import is_image_folder, read_image_folder
 from raykd.data.inputs import parquet_files
 from raykd.report import markdown_table, pct
+from raykd.shuffle import hash_join
 from raykd.soft_targets import PseudoLabelEncoder, generate_parts, read_pseudo_labels, shuffle_partitions, teacher_fingerprint, with_accepted
 from raykd.stages.data import Data, check_data, load_data
 from raykd.stages.run import Run, RunError, open_run
@@ -83,13 +84,13 @@ def keep_ids(batch: dict[str, np.ndarray], ids: np.ndarray) -> dict[str, np.ndar
 
 def with_pseudo_labels(unlabeled_ds, chosen: pa.Table):
     """The rows of `unlabeled_ds` whose id is in `chosen` (`id`, `pseudo_label`), as `id`, `x`,
-    `label` (other columns, e.g. an image `path`, are dropped): a hash join in Ray whose partitions
+    `label` (other columns, e.g. an image `path`, are dropped): a hash join in Ray tasks whose partitions
     grow with the rows (`shuffle_partitions`), so no task holds every chosen id."""
     import ray.data
 
     labels = ray.data.from_arrow(pa.table({"id": chosen.column("id").cast(pa.int64()), "label": chosen.column("pseudo_label").cast(pa.int64())}))
     partitions = shuffle_partitions(unlabeled_ds.count())  # the larger side: every chosen id is one of its rows
-    return unlabeled_ds.select_columns(["id", "x"]).join(labels, join_type="inner", num_partitions=partitions, on=("id",))
+    return hash_join(unlabeled_ds.select_columns(["id", "x"]), labels, partitions)
 
 
 def check_unlabeled(path: str, inputs: Inputs) -> Inputs | None:
