@@ -34,7 +34,7 @@ def test_feature_pairs_by_layer_name_size_the_regressors_and_train_the_student()
     student = FeatureExtractor(student_net, [s for s, _ in PAIRS])
     for p in teacher.parameters():
         p.requires_grad_(False)
-    x = torch.randn(8, 3 * SIDE * SIDE)
+    x = torch.randn(4, 3 * SIDE * SIDE)
     with torch.no_grad():
         teacher_out = teacher(x)
     strategy = FeatureBased(pairs=PAIRS).materialize(student(x), teacher_out)
@@ -50,14 +50,14 @@ def test_feature_pairs_by_layer_name_size_the_regressors_and_train_the_student()
     optimizer = torch.optim.Adam([*student.parameters(), *strategy.parameters()], lr=3e-3)
     regressor_before = conv_early.weight.detach().clone()
     losses = []
-    for _ in range(10):
+    for _ in range(6):
         loss = strategy(student(x), teacher_out)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
     final = strategy(student(x), teacher_out).item()
-    assert final < 0.8 * losses[0], losses + [final]  # about 0.6 here
+    assert final < 0.8 * losses[0], losses + [final]  # about 0.7 here
     assert not torch.equal(conv_early.weight, regressor_before)  # the regressors were in the optimizer
     assert all(p.grad is None for p in teacher.parameters())  # teacher features are targets only
 
