@@ -21,8 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from raykd.config import load_config  # noqa: E402
-from raykd.stages import run_distill  # noqa: E402
+from benchmarks.seed_runs import seed_rows  # noqa: E402
 
 
 def main() -> None:
@@ -30,27 +29,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args, pipeline_flags = parser.parse_known_args()
     work = Path(tempfile.mkdtemp(prefix="raykd-kd-vs-baseline-"))
-    rows = []
-    for seed in args.seeds:
-        report = run_distill(load_config([*pipeline_flags, "--seed", str(seed), "--output", str(work / f"seed{seed}")]))
-        rows.append(
-            {
-                "seed": seed,
-                "ensemble": report["teacher"]["accuracy"],
-                "kd": report["student"]["kd"]["accuracy"],
-                "baseline": report["student"]["baseline"]["accuracy"],
-                "seconds": report["seconds"]["total"],
-                "student_params": report["student"]["kd"]["params"],
-                "ensemble_params": report["teacher"]["params"],
-            }
-        )
-    mean = {k: statistics.mean(r[k] for r in rows) for k in ("ensemble", "kd", "baseline", "seconds")}
+    rows = seed_rows(pipeline_flags, args.seeds, work)
+    mean = {k: statistics.mean(r[k] for r in rows) for k in ("teacher", "kd", "baseline", "seconds")}
     table = ["| seed | ensemble | KD student | labels-only student | seconds |", "|---|---|---|---|---|"]
-    table += [f"| {r['seed']} | {100 * r['ensemble']:.2f}% | {100 * r['kd']:.2f}% | {100 * r['baseline']:.2f}% | {r['seconds']:.0f} |" for r in rows]
-    table.append(f"| mean | {100 * mean['ensemble']:.2f}% | {100 * mean['kd']:.2f}% | {100 * mean['baseline']:.2f}% | {mean['seconds']:.0f} |")
+    table += [f"| {r['seed']} | {100 * r['teacher']:.2f}% | {100 * r['kd']:.2f}% | {100 * r['baseline']:.2f}% | {r['seconds']:.0f} |" for r in rows]
+    table.append(f"| mean | {100 * mean['teacher']:.2f}% | {100 * mean['kd']:.2f}% | {100 * mean['baseline']:.2f}% | {mean['seconds']:.0f} |")
     text = (
         "# KD student vs labels-only student (main job, digits test split)\n\n"
-        f"Student {rows[0]['student_params']:,} params, ensemble {rows[0]['ensemble_params']:,} params; "
+        f"Student {rows[0]['student_params']:,} params, ensemble {rows[0]['teacher_params']:,} params; "
         f"pipeline flags {pipeline_flags or 'defaults'}; {platform.machine()} CPU, 2 cores.\n\n" + "\n".join(table) + "\n\n"
         f"KD minus labels-only, mean over seeds: {100 * (mean['kd'] - mean['baseline']):+.2f} points.\n"
     )

@@ -40,7 +40,7 @@ from raykd.config import load_config  # noqa: E402
 from raykd.data.digits_images import write_digits_image_folder  # noqa: E402
 from raykd.data.image_transforms import eval_transform  # noqa: E402
 from raykd.data.images import ImageFolder, read_labeled_images, scan_image_folder  # noqa: E402
-from raykd.stages import run_distill  # noqa: E402
+from benchmarks.seed_runs import seed_rows  # noqa: E402
 
 TEACHER = "{type: resnet_cifar, name: resnet8x4}"
 STUDENT = "{type: resnet_cifar, name: resnet8}"
@@ -147,21 +147,7 @@ def main() -> None:
     cfg = load_config(flags)
     folder = scan_image_folder(folder_path, cfg.data.image_size)
     speed = throughput(folder, cfg.data.image_mean, cfg.data.image_std, args.passes, cfg.tracking.progress)
-    rows = []
-    for seed in args.seeds:  # the runs join the Ray session the throughput pass started
-        report = run_distill(load_config([*flags, "--seed", str(seed), "--output", str(work / f"seed{seed}")]))
-        rows.append(
-            {
-                "seed": seed,
-                "teacher": report["teacher"]["accuracy"],
-                "kd": report["student"]["kd"]["accuracy"],
-                "baseline": report["student"]["baseline"]["accuracy"],
-                "teacher_params": report["teacher"]["params"],
-                "student_params": report["student"]["kd"]["params"],
-                "teacher_seconds": report["seconds"]["teachers"],
-                "seconds": report["seconds"]["total"],
-            }
-        )
+    rows = seed_rows(flags, args.seeds, work)  # the runs join the Ray session the throughput pass started
 
     keys = ("teacher", "kd", "baseline", "seconds")
     mean = {k: statistics.mean(r[k] for r in rows) for k in keys}
@@ -201,7 +187,7 @@ def main() -> None:
         f"({first['student_params']:,} params, {first['teacher_params'] / first['student_params']:.1f}× fewer; "
         f"{cfg.student.epochs} epochs, {cfg.student.num_workers} Ray Train workers), KD = {cfg.student.strategy.name} "
         "on stored soft targets; "
-        f"extra flags {extra or 'none'}; test split of {report['data']['test']} images.\n\n"
+        f"extra flags {extra or 'none'}; test split of {first['test_rows']} images.\n\n"
         + "\n".join(table)
         + f"\n\nKD minus labels-only: {', '.join(f'{100 * g:+.2f}' for g in gap)} points per seed, "
         f"{100 * statistics.mean(gap):+.2f} on average.\n\n"
