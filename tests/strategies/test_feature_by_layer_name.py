@@ -7,6 +7,8 @@ second (the suite's budget is already spent elsewhere).
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 from torch import nn
@@ -79,3 +81,28 @@ def test_a_wrong_layer_name_is_a_one_line_error_listing_the_names():
     message = paired.value.args[0]
     assert "\n" not in message
     assert message.startswith("no feature named 'stage4'; this output has ['stage3', 'stage5', 'pool']")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchvision") is None, reason="torchvision is not installed (pip install 'raykd[vision]')")
+def test_feature_pairs_between_two_torchvision_models_by_layer_name():
+    torch.manual_seed(0)
+    flat = {"in_features": 3 * 32 * 32, "num_classes": 10}
+    teacher_net = build_model({"type": "torchvision", "name": "resnet18", **flat}).eval()
+    student_net = build_model({"type": "torchvision", "name": "mobilenet_v3_small", **flat}).train()
+    pairs = [("net.features.8", "net.layer3"), ("net.avgpool", "net.avgpool")]  # 2×2 maps at 32×32, then pooled
+    teacher = FeatureExtractor(teacher_net, [t for _, t in pairs])
+    student = FeatureExtractor(student_net, [s for s, _ in pairs])
+    x = torch.randn(4, 3 * 32 * 32)
+    with torch.no_grad():
+        teacher_out = teacher(x)
+    strategy = FeatureBased(pairs=pairs).materialize(student(x), teacher_out)
+    (maps, _), (pooled, _) = strategy.regressors  # mobilenet_v3_small 48 → resnet18 256 at 2×2; 576 → 512 pooled
+    assert (maps.in_channels, maps.out_channels, pooled.in_channels, pooled.out_channels) == (48, 256, 576, 512)
+    optimizer = torch.optim.Adam([*student.parameters(), *strategy.parameters()], lr=1e-3)
+    first = strategy(student(x), teacher_out)
+    for _ in range(5):
+        loss = strategy(student(x), teacher_out)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert strategy(student(x), teacher_out).item() < first.item()
